@@ -1,0 +1,281 @@
+"""The ``recagents`` command line.
+
+Every command accepts ``--help``. Errors the user can fix (bad files, unknown ids, bad settings)
+print one line ``error: ...`` and exit with status 2; only bugs produce a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from recagents.config import Settings
+from recagents.env import ensure_offline
+from recagents.errors import RecagentsError
+
+logger = logging.getLogger("recagents.cli")
+
+
+def _out(text: str = "") -> None:
+    sys.stdout.write(text + "\n")
+    sys.stdout.flush()
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    return Settings.load(
+        args.config,
+        home=args.home,
+        dataset=getattr(args, "dataset", None),
+        seed=getattr(args, "seed", None),
+        encoder=args.encoder,
+        chroma_url=args.chroma_url,
+    )
+
+
+def _threads(settings: Settings) -> None:
+    import torch
+
+    torch.set_num_threads(settings.threads)
+
+
+# -- commands -----------------------------------------------------------------------------------
+
+
+def cmd_prepare(args: argparse.Namespace) -> int:
+    """Load a dataset, enrich it and encode its items (cached)."""
+    from recagents.data import load_dataset
+    from recagents.encoder import encoder_from_settings
+    from recagents.texts import item_texts
+
+    settings = _settings(args)
+    _threads(settings)
+    dataset = load_dataset(settings.dataset, home=settings.home)
+    _out(dataset.summary())
+    if "enrich_rate" in dataset.info:
+        _out(
+            f"enriched from movies.db: {dataset.info['enriched']}/{dataset.n_items} items "
+            f"({100 * float(dataset.info['enrich_rate']):.1f}%)"  # type: ignore[arg-type]
+        )
+    start = time.perf_counter()
+    vectors = encoder_from_settings(settings).encode(item_texts(dataset), progress=True)
+    _out(
+        f"item text embeddings: {vectors.shape[0]} x {vectors.shape[1]} "
+        f"in {time.perf_counter() - start:.1f} s (cache: {settings.cache_dir})"
+    )
+    return 0
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    """Validate CSV files and save them as a named dataset."""
+    from recagents.ingest import (
+        BadRowsError,
+        parse_delimiter,
+        parse_rating_range,
+        read_catalog,
+        save_ingested,
+    )
+
+    settings = _settings(args)
+    try:
+        dataset, report = read_catalog(
+            Path(args.interactions),
+            Path(args.items),
+            Path(args.users) if args.users else None,
+            delimiter=parse_delimiter(args.delimiter) if args.delimiter else None,
+            rating_range=parse_rating_range(args.rating_range),
+            skip_bad_rows=args.skip_bad_rows,
+            name=args.name,
+        )
+    except BadRowsError as exc:
+        sys.stderr.write(exc.report.format(max_rows=200) + "\n")
+        raise
+    folder = save_ingested(dataset, report, settings.home, args.name)
+    _out(report.format())
+    _out(f"saved dataset {args.name!r} to {folder}; use it with --dataset {args.name}")
+    return 0
+
+
+def cmd_split(args: argparse.Namespace) -> int:
+    """Write RecBole's RS split as train/valid/test.tsv."""
+    from recagents.data import load_dataset
+    from recagents.splits import rs_split, save_split
+
+    settings = _settings(args)
+    dataset = load_dataset(settings.dataset, home=settings.home, enrich=False)
+    split = rs_split(dataset, settings.seed)
+    save_split(split, Path(args.out))
+    _out(f"wrote {split.describe()} to {args.out}")
+    return 0
+
+
+def _load_split(args: argparse.Namespace, settings: Settings) -> Any:
+    from recagents.data import load_dataset
+    from recagents.splits import load_split, rs_split
+
+    dataset = load_dataset(settings.dataset, home=settings.home)
+    if args.split:
+        return load_split(Path(args.split), dataset)
+    return rs_split(dataset, settings.seed)
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    """Train on train, select on valid, report on test (full ranking)."""
+    from recagents.experiment import fit_and_evaluate
+
+    settings = _settings(args)
+    _threads(settings)
+    split = _load_split(args, settings)
+    ks = sorted({int(k) for k in args.k.split(",")}) if args.k else [10]
+    result = fit_and_evaluate(split, args.model, settings, ks=ks)
+    if args.json:
+        _out(json.dumps(result))
+        return 0
+    _out(
+        f"{result['model']} on {result['dataset']} ({result['split']['protocol']}, "
+        f"seed {result['split']['seed']}): {result['users']} test users, "
+        f"trained in {result['train_seconds']:.1f} s"
+    )
+    for key, value in result["metrics"].items():
+        _out(f"  {key:<14} {value:.4f}   (valid {result['valid_metrics'][key]:.4f})")
+    return 0
+
+
+def cmd_recommend(args: argparse.Namespace) -> int:
+    """Top-k for one user with the chosen model."""
+    import numpy as np
+
+    from recagents.baselines import FitContext
+    from recagents.data import load_dataset
+    from recagents.evaluation import top_k
+    from recagents.experiment import item_vectors_fn, make_model
+
+    settings = _settings(args)
+    _threads(settings)
+    dataset = load_dataset(settings.dataset, home=settings.home)
+    user = dataset.user_map.index(args.user)
+    train = dataset.matrix()
+    model = make_model(args.model, settings)
+    model.fit(
+        FitContext(
+            train=train,
+            item_vectors=item_vectors_fn(dataset, settings),
+            seed=settings.seed,
+            extras={"dataset": dataset, "settings": settings},
+        )
+    )
+    scores = np.array(model.score(np.array([user])), dtype=np.float64)
+    seen = train[user].indices
+    scores[0, seen] = -np.inf
+    _out(f"top {args.k} for user {args.user} ({len(seen)} rated) with {args.model}:")
+    for rank, item in enumerate(top_k(scores, args.k)[0], 1):
+        _out(f"  {rank:>2}. {dataset.item_title(item)}  [{dataset.items.iloc[item]['genres']}]")
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """The main job: prepare the default dataset, train, show recommendations."""
+    rc = cmd_prepare(args)
+    if rc:
+        return rc
+    args.user = args.user or "1"
+    return cmd_recommend(args)
+
+
+# -- parser -------------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser (exposed for tests and docs)."""
+    parser = argparse.ArgumentParser(
+        prog="recagents",
+        description="Conversational recommender whose specialist agents learn together.",
+    )
+    parser.add_argument(
+        "--home",
+        type=Path,
+        help="data/cache/checkpoint folder (default ~/.cache/recagents or RECAGENTS_HOME)",
+    )
+    parser.add_argument("--config", type=Path, help="TOML settings file ([recagents] table)")
+    parser.add_argument("--encoder", help="'bundled' or a sentence-transformers model folder")
+    parser.add_argument("--chroma-url", help="ChromaDB server URL (default: embedded store)")
+    parser.add_argument(
+        "--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"]
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def add(
+        name: str, func: Callable[[argparse.Namespace], int], help_: str, dataset: bool = True
+    ) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_, description=help_)
+        p.set_defaults(func=func)
+        if dataset:
+            p.add_argument(
+                "--dataset",
+                help="movielens-100k (default), movielens-small, or an "
+                "ingested dataset's name or folder",
+            )
+            p.add_argument("--seed", type=int, help="random seed (default 2020)")
+        return p
+
+    add("prepare", cmd_prepare, "load, enrich and encode a dataset (cached)")
+
+    p = add("ingest", cmd_ingest, "validate CSV files and save them as a dataset", dataset=False)
+    p.add_argument("--interactions", required=True, help="CSV: user_id,item_id[,rating,timestamp]")
+    p.add_argument("--items", required=True, help="CSV: item_id,title[,year,genres,...text]")
+    p.add_argument("--users", help="optional CSV: user_id[,attributes...]")
+    p.add_argument("--name", default="custom", help="dataset name (default: custom)")
+    p.add_argument("--delimiter", help="field delimiter (default: detected among , tab ; |)")
+    p.add_argument("--rating-range", default="0,5", help="valid ratings MIN,MAX (default 0,5)")
+    p.add_argument(
+        "--skip-bad-rows", action="store_true", help="drop (and list) bad rows instead of failing"
+    )
+
+    p = add("split", cmd_split, "write RecBole's RS split (8:1:1 per user) to a folder")
+    p.add_argument("--out", required=True, help="folder for train/valid/test.tsv")
+
+    p = add("evaluate", cmd_evaluate, "fit on train, report full-ranking test metrics")
+    p.add_argument("--model", default="ease", help="pop, itemknn, ease, text (default ease)")
+    p.add_argument("--split", help="folder with train/valid/test.tsv instead of an RS split")
+    p.add_argument("--k", help="cut-offs, comma separated (default 10)")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+
+    p = add("recommend", cmd_recommend, "top-k recommendations for one user")
+    p.add_argument("--user", required=True, help="external user id")
+    p.add_argument("--k", type=int, default=10)
+    p.add_argument("--model", default="ease")
+
+    p = add("run", cmd_run, "main job: prepare the default dataset, train, recommend")
+    p.add_argument("--user", help="user to show (default 1)")
+    p.add_argument("--k", type=int, default=10)
+    p.add_argument("--model", default="ease")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Console-script entry point."""
+    ensure_offline()
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    for noisy in ("httpx", "urllib3", "sentence_transformers", "chromadb"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    try:
+        return int(args.func(args))
+    except RecagentsError as exc:
+        sys.stderr.write(f"error: {exc}\n")
+        return 2
+    except KeyboardInterrupt:
+        sys.stderr.write("interrupted\n")
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,58 @@
+"""Shared fixtures. The offline switches are set before any test imports HF, Chroma or Gradio."""
+
+from __future__ import annotations
+
+import os
+
+for _key, _value in {
+    "HF_HUB_OFFLINE": "1",
+    "TRANSFORMERS_OFFLINE": "1",
+    "HF_HUB_DISABLE_TELEMETRY": "1",
+    "GRADIO_ANALYTICS_ENABLED": "False",
+    "ANONYMIZED_TELEMETRY": "False",
+    "TOKENIZERS_PARALLELISM": "false",
+}.items():
+    os.environ[_key] = _value
+
+from pathlib import Path  # noqa: E402
+
+import pytest  # noqa: E402
+
+from recagents.config import Settings  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No test reads the developer's RECAGENTS_* settings or writes to their cache."""
+    for key in list(os.environ):
+        if key.startswith("RECAGENTS_"):
+            monkeypatch.delenv(key)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg-cache"))
+
+
+@pytest.fixture(scope="session")
+def shared_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One encoder cache per test session, so the catalog is encoded at most once."""
+    return tmp_path_factory.mktemp("encoder-cache")
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    """Settings whose home is a fresh temporary folder."""
+    return Settings.load(home=tmp_path / "home")
+
+
+@pytest.fixture(scope="session")
+def ml100k():  # type: ignore[no-untyped-def]
+    """MovieLens-100K from the recbole wheel, enriched (loaded once per session)."""
+    from recagents.data import load_dataset
+
+    return load_dataset("movielens-100k")
+
+
+@pytest.fixture(scope="session")
+def torch_one_thread() -> None:
+    """Two busy cores: one torch thread was 2x faster than two."""
+    import torch
+
+    torch.set_num_threads(1)

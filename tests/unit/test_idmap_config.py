@@ -1,0 +1,59 @@
+from pathlib import Path
+
+import pytest
+
+from recagents.config import Settings
+from recagents.errors import ConfigError, UnknownEntityError
+from recagents.idmap import IdMap
+
+
+def test_idmap_round_trip_and_unknown_ids():
+    ids = IdMap(["10", 20, "x"], kind="user")
+    assert len(ids) == 3
+    assert ids.index(20) == 1 and ids.index("20") == 1
+    assert ids.external(2) == "x"
+    assert ids.indices(["x", "10"]).tolist() == [2, 0]
+    assert ids.add("x") == 2 and ids.add("new") == 3
+    with pytest.raises(UnknownEntityError) as info:
+        ids.index("nope")
+    assert info.value.kind == "user" and info.value.entity_id == "nope"
+    assert "unknown user id 'nope'" in str(info.value)
+    with pytest.raises(UnknownEntityError):
+        ids.external(99)
+
+
+def test_settings_precedence(monkeypatch, tmp_path):
+    config = tmp_path / "c.toml"
+    config.write_text('[recagents]\nseed = 5\ndataset = "movielens-small"\nbatch_size = 8\n')
+    monkeypatch.setenv("RECAGENTS_SEED", "6")
+    settings = Settings.load(config, batch_size=None)
+    assert settings.dataset == "movielens-small"  # file
+    assert settings.seed == 6  # env beats file
+    assert settings.batch_size == 8
+    assert Settings.load(config, seed=7).seed == 7  # explicit beats env
+    monkeypatch.setenv("RECAGENTS_HOME", str(tmp_path / "h"))
+    assert Settings.load().home == tmp_path / "h"
+    assert Settings.load().chroma_path == tmp_path / "h" / "chroma"
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("seed = 'abc'", "bad value 'abc'"),
+        ("colour = 1", "unknown keys"),
+        ("seed = [", "not valid TOML"),
+        ("threads = 0", "must be at least 1"),
+    ],
+)
+def test_bad_config_gets_a_clear_error(tmp_path, text, message):
+    config = tmp_path / "bad.toml"
+    config.write_text(text)
+    with pytest.raises(ConfigError, match=message):
+        Settings.load(config)
+
+
+def test_unknown_override_and_missing_file(tmp_path):
+    with pytest.raises(ConfigError, match="unknown setting 'colour'"):
+        Settings.load(colour="red")
+    with pytest.raises(ConfigError, match="does not exist"):
+        Settings.load(Path(tmp_path / "missing.toml"))
