@@ -17,7 +17,7 @@ from typing import Any
 
 from recagents.config import Settings
 from recagents.env import ensure_offline
-from recagents.errors import RecagentsError
+from recagents.errors import ConfigError, RecagentsError
 
 logger = logging.getLogger("recagents.cli")
 
@@ -159,6 +159,13 @@ def cmd_recommend(args: argparse.Namespace) -> int:
     _threads(settings)
     dataset = load_dataset(settings.dataset, home=settings.home)
     user = dataset.user_map.index(args.user)
+    if args.model == "agents":
+        # Reuse the default run's checkpoints (trains it first if there are none).
+        from recagents.agents.trainer import train_agents
+        from recagents.splits import rs_split
+
+        trained = train_agents(rs_split(dataset, settings.seed), settings, resume=True)
+        return _show_recommendations(trained, args.user, args.k)
     train = dataset.matrix()
     model = make_model(args.model, settings)
     model.fit(
@@ -178,13 +185,89 @@ def cmd_recommend(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_train(args: argparse.Namespace) -> int:
+    """Collaborative rounds on the RS split's train part, round chosen on valid."""
+    from recagents.agents import registry
+    from recagents.agents.trainer import train_agents
+    from recagents.data import load_dataset
+    from recagents.evaluation import evaluate_ranking
+    from recagents.splits import rs_split
+
+    settings = _settings(args)
+    # Check options before minutes of loading and encoding.
+    roles = registry.validate(r.strip() for r in args.roles.split(",")) if args.roles else None
+    if args.rounds < 1 or args.patience < 1 or args.user_shards < 1:
+        raise ConfigError("--rounds, --patience and --user-shards must be at least 1")
+    _threads(settings)
+    dataset = load_dataset(settings.dataset, home=settings.home)
+    split = rs_split(dataset, settings.seed)
+    trained = train_agents(
+        split,
+        settings,
+        roles=roles,
+        user_shards=args.user_shards,
+        max_rounds=args.rounds,
+        patience=args.patience,
+        run_name=args.run,
+        resume=args.resume,
+    )
+    report = trained.report
+    _out(f"{'round':>5}  {'valid ndcg@10':>13}  {'valid recall@10':>15}  {'seconds':>7}")
+    for record in report.rounds:
+        mark = "  <- chosen" if record.round == report.best_round else ""
+        _out(
+            f"{record.round:>5}  {record.valid['ndcg@10']:>13.4f}  "
+            f"{record.valid.get('recall@10', 0.0):>15.4f}  {record.seconds:>7.1f}{mark}"
+        )
+    _out(f"stopped: {report.stopped}")
+    train, valid, test = split.matrix("train"), split.matrix("valid"), split.matrix("test")
+    metrics = evaluate_ranking(trained.score, test, train + valid)
+    _out(
+        f"test ndcg@10 {metrics['ndcg@10']:.4f}, recall@10 {metrics['recall@10']:.4f} "
+        f"({int(metrics['users'])} users); trained in {trained.seconds:.1f} s"
+    )
+    _out(f"checkpoints, metrics.json and rounds.png in {report.run_dir}")
+    args._trained = trained
+    return 0
+
+
 def cmd_run(args: argparse.Namespace) -> int:
-    """The main job: prepare the default dataset, train, show recommendations."""
+    """The main job: prepare the default dataset, train the agents, show recommendations."""
     rc = cmd_prepare(args)
     if rc:
         return rc
-    args.user = args.user or "1"
-    return cmd_recommend(args)
+    args.roles, args.user_shards, args.patience, args.resume = None, 1, 2, False
+    args.rounds, args.run = 8, "default"
+    rc = cmd_train(args)
+    if rc:
+        return rc
+    return _show_recommendations(args._trained, args.user or "1", args.k)
+
+
+def _show_recommendations(trained: Any, user_id: str, k: int) -> int:
+    import numpy as np
+
+    from recagents.evaluation import top_k
+
+    context = trained.context
+    dataset = context.dataset
+    user = dataset.user_map.index(user_id)
+    scores = np.array(trained.score(np.array([user])), dtype=np.float64)
+    history = context.train[user].indices
+    scores[0, history] = -np.inf
+    peers = trained.coordinator.serving_peers(context.train)
+    ranker = trained.coordinator.ranker
+    _out(f"\ntop {k} for user {user_id} ({len(history)} items in train):")
+    for rank, item in enumerate(top_k(scores, k)[0], 1):
+        _out(f"  {rank:>2}. {dataset.item_title(item)}  [{dataset.items.iloc[item]['genres']}]")
+        if ranker is not None and hasattr(ranker, "explain"):
+            evidence = ranker.explain(
+                history, int(item), peers["user"][user], peers, float(scores[0, item])
+            )
+            because = ", ".join(c.title for c in evidence.because_of)
+            if because:
+                _out(f"      because you watched {because}")
+    return 0
 
 
 # -- parser -------------------------------------------------------------------------------------
@@ -240,7 +323,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="folder for train/valid/test.tsv")
 
     p = add("evaluate", cmd_evaluate, "fit on train, report full-ranking test metrics")
-    p.add_argument("--model", default="ease", help="pop, itemknn, ease, text (default ease)")
+    p.add_argument(
+        "--model",
+        default="agents",
+        help="agents (default), pop, itemknn, ease, text, or an agents-* ablation",
+    )
     p.add_argument("--split", help="folder with train/valid/test.tsv instead of an RS split")
     p.add_argument("--k", help="cut-offs, comma separated (default 10)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
@@ -248,12 +335,31 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("recommend", cmd_recommend, "top-k recommendations for one user")
     p.add_argument("--user", required=True, help="external user id")
     p.add_argument("--k", type=int, default=10)
-    p.add_argument("--model", default="ease")
+    p.add_argument("--model", default="agents")
+
+    p = add("train", cmd_train, "train the agents in collaborative rounds (RS split)")
+    p.add_argument("--rounds", type=int, default=8, help="most rounds after round 0 (default 8)")
+    p.add_argument(
+        "--patience",
+        type=int,
+        default=2,
+        help="rounds without valid improvement before stopping (default 2)",
+    )
+    p.add_argument(
+        "--user-shards",
+        type=int,
+        default=1,
+        help="user-profile replicas, each owning a shard of the users (default 1)",
+    )
+    p.add_argument("--roles", help="comma-separated roles (default: every registered role)")
+    p.add_argument("--run", default="default", help="run name (checkpoint folder)")
+    p.add_argument(
+        "--resume", action="store_true", help="continue the named run after its last finished round"
+    )
 
     p = add("run", cmd_run, "main job: prepare the default dataset, train, recommend")
     p.add_argument("--user", help="user to show (default 1)")
     p.add_argument("--k", type=int, default=10)
-    p.add_argument("--model", default="ease")
     return parser
 
 

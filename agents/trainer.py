@@ -1,0 +1,290 @@
+"""The default trainer: build the training context, run collaborative rounds, serve scores.
+
+``recagents train``, ``recagents evaluate --model agents`` and ``make run`` all come through here,
+so the product and the benchmark train the same way.
+
+Model names (for ``evaluate --model`` and ``bench/accuracy.py``):
+
+- ``agents``: all registered roles, collaborating through the store;
+- ``agents-text``: round 0 only (text embeddings, no learning);
+- ``agents-user_profile`` / ``agents-item`` / ``agents-ranking``: one role alone;
+- ``agents-shards4``: four data-parallel user-profile replicas.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from recagents.agents.base import ITEM, USER, TrainContext
+from recagents.agents.collaboration import Coordinator, TrainingReport
+from recagents.agents.ranking import RankingAgent
+from recagents.agents.towers import tower_scores
+from recagents.baselines import FitContext
+from recagents.config import Settings
+from recagents.data import Dataset, interaction_matrix
+from recagents.encoder import encoder_from_settings
+from recagents.errors import UnknownEntityError
+from recagents.evaluation import top_k
+from recagents.experiment import MODEL_FACTORIES
+from recagents.splits import Split, split_counts
+from recagents.texts import item_texts, user_texts
+from recagents.types import Evidence, Recommendation
+from recagents.vectorstore.base import COLLECTION_PREFIX, EmbeddingStore
+
+logger = logging.getLogger(__name__)
+
+#: Share of each user's train interactions the ranking agent learns on.
+HOLDOUT_RATIO = 0.1
+
+
+def inner_holdout(train: pd.DataFrame, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Split train per user into (fit, holdout) with RecBole's rounding, reproducibly."""
+    rng = np.random.default_rng(seed + 17)
+    frame = train.iloc[rng.permutation(len(train))]
+    frame = frame.iloc[np.argsort(frame["user"].to_numpy(), kind="stable")]
+    users = frame["user"].to_numpy()
+    starts = np.r_[0, np.flatnonzero(np.diff(users)) + 1]
+    ends = np.r_[starts[1:], len(frame)]
+    hold = np.zeros(len(frame), dtype=bool)
+    for start, end in zip(starts, ends, strict=True):
+        _, n_hold = split_counts(int(end - start), (1 - HOLDOUT_RATIO, HOLDOUT_RATIO))
+        hold[end - n_hold : end] = True
+    return frame[~hold], frame[hold]
+
+
+def build_context(
+    dataset: Dataset,
+    train: pd.DataFrame,
+    settings: Settings,
+    *,
+    valid: pd.DataFrame | None = None,
+    progress: bool = False,
+) -> TrainContext:
+    """Encode texts (cached) and carve the ranking agent's hold-out out of ``train``."""
+    encoder = encoder_from_settings(settings)
+    item_vectors = encoder.encode(item_texts(dataset), progress=progress)
+    user_vectors = encoder.encode(user_texts(dataset, train), progress=progress)
+    fit_frame, hold_frame = inner_holdout(train, settings.seed)
+    n_users, n_items = dataset.n_users, dataset.n_items
+    return TrainContext(
+        dataset=dataset,
+        fit=interaction_matrix(fit_frame, n_users, n_items),
+        holdout=interaction_matrix(hold_frame, n_users, n_items),
+        train=interaction_matrix(train, n_users, n_items),
+        item_text=item_vectors,
+        user_text=user_vectors,
+        seed=settings.seed,
+        valid=None if valid is None else interaction_matrix(valid, n_users, n_items),
+        train_frame=train,
+    )
+
+
+def open_agent_store(settings: Settings) -> EmbeddingStore:
+    """The ChromaDB store the settings name (embedded under home, or a server)."""
+    from recagents.vectorstore.chroma import open_store
+
+    return open_store(settings)
+
+
+def reset_namespace(store: EmbeddingStore, namespace: str) -> None:
+    """Drop a namespace's collections so a fresh run never reads an older run's versions."""
+    for name in store.collections(prefix=f"{COLLECTION_PREFIX}.{namespace}."):
+        store.drop(name)
+
+
+@dataclass
+class TrainedAgents:
+    """A finished run: the coordinator (agents + store) and its report."""
+
+    coordinator: Coordinator
+    report: TrainingReport
+    context: TrainContext
+    seconds: float
+
+    def score(self, users: np.ndarray) -> np.ndarray:
+        """Scores of all items conditioned on all of train."""
+        return self.coordinator.scorer(self.context.train)(users)
+
+    def recommend(
+        self,
+        user_id: str | None = None,
+        *,
+        liked: Sequence[str] = (),
+        text_vector: np.ndarray | None = None,
+        k: int = 10,
+        exclude: Sequence[str] = (),
+    ) -> list[Recommendation]:
+        """Top-k with evidence for a known user, or a cold one described by items and words.
+
+        An unknown ``user_id`` raises :class:`UnknownEntityError` inside and takes the
+        cold-start route: the user-profile agent builds a vector from ``liked`` items and
+        ``text_vector``; the ranking agent then ranks as for anyone else.
+        """
+        dataset = self.context.dataset
+        liked_idx = [dataset.item_map.index(i) for i in liked]
+        try:
+            if user_id is None:
+                raise UnknownEntityError("user", None)
+            user = dataset.user_map.index(user_id)
+            history = sorted(set(self.context.train[user].indices.tolist()) | set(liked_idx))
+            peers = self.coordinator.serving_peers(self.context.train)
+            vector = peers[USER][user]
+            if liked_idx:
+                vector = self._user_vector(history, text_vector, fallback=vector)
+        except UnknownEntityError:
+            history = sorted(set(liked_idx))
+            peers = self.coordinator.serving_peers(self.context.train)
+            vector = self._user_vector(history, text_vector, fallback=None)
+        row = sp.csr_matrix(
+            (np.ones(len(history), dtype=np.float32), (np.zeros(len(history), int), history)),
+            shape=(1, dataset.n_items),
+        )
+        one = {**peers, USER: vector[None, :].astype(np.float32)}
+        ranker = self.coordinator.ranker
+        if ranker is not None and ranker.rounds_trained > 0:
+            scores = np.array(ranker.score(np.array([0]), one, row)[0], dtype=np.float64)
+        else:
+            scores = tower_scores(one[USER], one[ITEM], one.get("item_bias"))[0].astype(float)
+        scores[history] = -np.inf
+        for item_id in exclude:
+            scores[dataset.item_map.index(item_id)] = -np.inf
+        picks = [int(i) for i in top_k(scores[None, :], k)[0] if np.isfinite(scores[i])]
+        out = []
+        for item in picks:
+            evidence = (
+                ranker.explain(np.array(history), item, vector, one, float(scores[item]))
+                if isinstance(ranker, RankingAgent)
+                else Evidence(agent_scores={"final": round(float(scores[item]), 4)})
+            )
+            out.append(
+                Recommendation(
+                    dataset.item_map.external(item),
+                    dataset.item_title(item),
+                    round(float(scores[item]), 4),
+                    evidence,
+                )
+            )
+        return out
+
+    def _user_vector(
+        self, history: Sequence[int], text_vector: np.ndarray | None, fallback: np.ndarray | None
+    ) -> np.ndarray:
+        agents = self.coordinator.user_agents
+        if agents:
+            return agents[0].encode_cold(np.asarray(history, dtype=np.int64), text_vector)
+        if fallback is not None:
+            return fallback
+        vec = self.context.item_text[list(history)].mean(axis=0) if history else 0.0
+        return np.asarray(
+            vec + (0.5 * text_vector if text_vector is not None else 0.0), dtype=np.float32
+        ) * np.ones(self.context.dim, dtype=np.float32)
+
+
+def train_agents(
+    split: Split,
+    settings: Settings,
+    *,
+    roles: list[str] | None = None,
+    user_shards: int = 1,
+    max_rounds: int = 8,
+    patience: int = 2,
+    run_name: str = "default",
+    resume: bool = False,
+    store: EmbeddingStore | None = None,
+    progress: bool = True,
+    rounds_only_seed: bool = False,
+) -> TrainedAgents:
+    """Run collaborative rounds on ``split.train``, selecting the round on ``split.valid``."""
+    began = time.perf_counter()
+    context = build_context(
+        split.dataset, split.train, settings, valid=split.valid, progress=progress
+    )
+    store = store if store is not None else open_agent_store(settings)
+    namespace = f"{split.dataset.name}-s{settings.seed}-{run_name}"
+    run_dir = settings.runs_dir / namespace
+    if not resume:
+        reset_namespace(store, namespace)
+    coordinator = Coordinator(
+        context,
+        store,
+        namespace=namespace,
+        roles=roles,
+        run_dir=run_dir,
+        max_rounds=1 if rounds_only_seed else max_rounds,
+        patience=patience,
+        user_shards=user_shards,
+        progress=progress,
+    )
+    if rounds_only_seed:
+        for agent in coordinator.agents:
+            agent.setup(context)
+        coordinator._finish_round(0, {}, time.time())
+        report = coordinator.report
+    else:
+        report = coordinator.run(resume=resume)
+    return TrainedAgents(coordinator, report, context, time.perf_counter() - began)
+
+
+class AgentsModel:
+    """The agents as a :class:`~recagents.baselines.ScoringModel` for ``evaluate``."""
+
+    def __init__(self, settings: Settings, **options: Any) -> None:
+        self.name = options.pop("name", "agents")
+        self.settings = settings
+        self.options = options
+        self.trained: TrainedAgents | None = None
+
+    def fit(self, context: FitContext) -> AgentsModel:
+        """Train on the split carried in ``context.extras`` (valid used for round selection)."""
+        split = context.extras.get("split")
+        if not isinstance(split, Split):
+            from recagents.errors import ConfigError
+
+            raise ConfigError("the agents train on a split: use `recagents evaluate` or train")
+        settings = context.extras.get("settings", self.settings)
+        assert isinstance(settings, Settings)
+        self.trained = train_agents(split, settings, run_name=self.name, **self.options)
+        return self
+
+    def score(self, users: np.ndarray) -> np.ndarray:
+        """Scores conditioned on all of train."""
+        assert self.trained is not None
+        if self.options.get("rounds_only_seed"):
+            return self.trained.coordinator.scorer(self.trained.context.train, towers_only=True)(
+                users
+            )
+        return self.trained.score(users)
+
+    def info(self) -> dict[str, Any]:
+        """Round-by-round report for ``--json``."""
+        if self.trained is None:
+            return {}
+        return {**self.trained.report.to_dict(), "seconds": round(self.trained.seconds, 2)}
+
+
+VARIANTS: dict[str, dict[str, Any]] = {
+    "agents": {},
+    "agents-text": {"rounds_only_seed": True},
+    "agents-user_profile": {"roles": ["user_profile"]},
+    "agents-item": {"roles": ["item"]},
+    "agents-ranking": {"roles": ["ranking"]},
+    "agents-shards4": {"user_shards": 4},
+}
+for _name, _options in VARIANTS.items():
+    MODEL_FACTORIES[_name] = lambda settings, n=_name, o=_options: AgentsModel(  # type: ignore[misc]
+        settings, name=n, **o
+    )
+
+
+def run_dir_for(settings: Settings, dataset: str, run_name: str = "default") -> Path:
+    """Where a run's checkpoints live."""
+    return settings.runs_dir / f"{dataset}-s{settings.seed}-{run_name}"

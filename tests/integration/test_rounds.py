@@ -1,0 +1,278 @@
+"""Collaborative rounds through real ChromaDB, checkpoints, resume, and outside roles."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import json
+
+import numpy as np
+import pytest
+
+import recagents.agents  # noqa: F401
+from recagents.agents.base import ITEM, USER, Agent
+from recagents.agents.collaboration import Coordinator
+from recagents.agents.registry import AgentRegistry, registry
+from recagents.errors import ConfigError, ModelFitError
+from recagents.evaluation import evaluate_ranking
+from recagents.vectorstore.base import collection_name, versions
+from recagents.vectorstore.chroma import ChromaStore
+from recagents.vectorstore.memory import InMemoryStore
+from tests.agent_fixtures import block_context
+
+
+def _registry(*extra: type[Agent]) -> AgentRegistry:
+    fresh = AgentRegistry()
+    fresh._entry_points_loaded = True  # isolated from installed plug-ins
+    for name in ("user_profile", "item", "ranking"):
+        fresh.register(registry.get(name))
+    for klass in extra:
+        fresh.register(klass)
+    return fresh
+
+
+def test_rounds_publish_versions_to_chroma_and_learn_the_known_answer(tmp_path):
+    context = block_context()
+    with ChromaStore(path=tmp_path / "chroma") as store:
+        coordinator = Coordinator(
+            context,
+            store,
+            namespace="blocks",
+            registry=_registry(),
+            run_dir=tmp_path / "run",
+            max_rounds=3,
+            patience=3,
+            progress=False,
+        )
+        report = coordinator.run()
+        assert [r.round for r in report.rounds] == [0, 1, 2, 3]
+        # every round is a new version of each published collection, plus the final one
+        assert versions(store, "blocks", USER) == [0, 1, 2, 3, 4]
+        assert versions(store, "blocks", ITEM) == [0, 1, 2, 3, 4]
+        # what the agents read is what the store holds: the store is their channel
+        pulled = coordinator.pull(ITEM)
+        ids, stored, metas = store.get(collection_name("blocks", ITEM, report.final_version))
+        assert np.allclose(pulled[ITEM], stored, atol=1e-5)
+        assert metas[0]["genre_drama"] is True and metas[0]["year"] == 1990
+        # rounds do not degrade on data with a known answer, and beat the text seed
+        ndcg = [r.valid["ndcg@10"] for r in report.rounds]
+        assert report.best_ndcg >= ndcg[0]
+        score = coordinator.scorer(context.train)
+        result = evaluate_ranking(score, context.valid, context.train, ks=(8,))
+        assert result["hit@8"] == 1.0  # the held-out item is always in the user's block
+
+
+def test_checkpoints_metrics_and_plot_are_written(tmp_path):
+    context = block_context()
+    run = tmp_path / "run"
+    Coordinator(
+        context,
+        InMemoryStore(),
+        namespace="b",
+        registry=_registry(),
+        run_dir=run,
+        max_rounds=2,
+        patience=2,
+        progress=False,
+    ).run()
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert [r["round"] for r in metrics["rounds"]] == [0, 1, 2]
+    assert metrics["best_round"] in (0, 1, 2) and "ndcg@10" in metrics["rounds"][1]["valid"]
+    assert (run / "rounds.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    for number in (0, 1, 2):
+        assert (run / f"round-{number:04d}" / "DONE").exists()
+    assert (run / "final" / "ranking.safetensors").exists()
+
+
+def test_resume_after_a_crash_loses_no_finished_round(tmp_path, monkeypatch):
+    context = block_context()
+    run = tmp_path / "run"
+    store = InMemoryStore()
+    calls = {"n": 0}
+    original = registry.get("item").partial_fit
+
+    def crash_in_round_3(self, ctx, peers):  # type: ignore[no-untyped-def]
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise RuntimeError("power cut")
+        return original(self, ctx, peers)
+
+    monkeypatch.setattr(registry.get("item"), "partial_fit", crash_in_round_3)
+    first = Coordinator(
+        context,
+        store,
+        namespace="b",
+        registry=_registry(),
+        run_dir=run,
+        max_rounds=4,
+        patience=4,
+        progress=False,
+    )
+    with pytest.raises(RuntimeError, match="power cut"):
+        first.run()
+    finished = json.loads((run / "metrics.json").read_text())["rounds"]
+    assert [r["round"] for r in finished] == [0, 1, 2]
+    monkeypatch.setattr(registry.get("item"), "partial_fit", original)
+    second = Coordinator(
+        context,
+        store,
+        namespace="b",
+        registry=_registry(),
+        run_dir=run,
+        max_rounds=4,
+        patience=4,
+        progress=False,
+    )
+    report = second.run(resume=True)
+    assert [r.round for r in report.rounds] == [0, 1, 2, 3, 4]
+    assert [r.valid for r in report.rounds[:3]] == [r["valid"] for r in finished]
+
+
+def test_resume_refuses_a_different_configuration(tmp_path):
+    context = block_context()
+    run = tmp_path / "run"
+    Coordinator(
+        context,
+        InMemoryStore(),
+        namespace="b",
+        registry=_registry(),
+        run_dir=run,
+        max_rounds=1,
+        progress=False,
+    ).run()
+    other = Coordinator(
+        context,
+        InMemoryStore(),
+        namespace="b",
+        registry=_registry(),
+        run_dir=run,
+        roles=["item"],
+        max_rounds=1,
+        progress=False,
+    )
+    with pytest.raises(ConfigError, match="cannot resume"):
+        other.run(resume=True)
+
+
+def test_sharded_user_replicas_merge_and_cover_every_user():
+    context = block_context()
+    store = InMemoryStore()
+    coordinator = Coordinator(
+        context,
+        store,
+        namespace="s",
+        registry=_registry(),
+        user_shards=3,
+        max_rounds=2,
+        patience=2,
+        progress=False,
+    )
+    report = coordinator.run()
+    replicas = coordinator.user_agents
+    assert [a.instance for a in replicas] == ["user_profile-0", "user_profile-1", "user_profile-2"]
+    owned = np.sort(np.concatenate([a.owned_users(context) for a in replicas]))
+    assert owned.tolist() == list(range(context.n_users))
+    # the merge leaves one shared set of item-side weights in every replica
+    for other in replicas[1:]:
+        assert np.allclose(replicas[0].model.item_in.detach(), other.model.item_in.detach())
+    ids, vectors, _ = store.get(collection_name("s", USER, 1))
+    assert len(ids) == context.n_users
+    assert report.best_ndcg >= report.rounds[0].valid["ndcg@10"]
+    assert not np.allclose(vectors, store.get(collection_name("s", USER, 0), ids)[1])
+
+
+def test_a_role_from_outside_the_package_joins_the_rounds(monkeypatch):
+    from tests.plugins.example_role import PopularityScout
+
+    fresh = _registry()
+
+    class FakeEntryPoint:
+        name = "popularity_scout"
+        value = "tests.plugins.example_role:PopularityScout"
+
+        def load(self) -> type:
+            return PopularityScout
+
+    fresh._entry_points_loaded = False
+    monkeypatch.setattr(
+        importlib.metadata,
+        "entry_points",
+        lambda group: [FakeEntryPoint()] if group == "recagents.agents" else [],
+    )
+    assert "popularity_scout" in fresh.names()
+    context = block_context()
+    coordinator = Coordinator(
+        context,
+        InMemoryStore(),
+        namespace="p",
+        registry=fresh,
+        max_rounds=2,
+        patience=2,
+        progress=False,
+    )
+    coordinator.run()
+    scout = next(a for a in coordinator.agents if isinstance(a, PopularityScout))
+    assert scout.rounds_trained == 2
+    assert scout.seen_peers[0] == {USER, ITEM, "item_bias"}  # read its peers from the store
+    assert coordinator.report.rounds[1].agents["popularity_scout"]["items"] == context.n_items
+
+
+def test_registry_errors_are_actionable():
+    fresh = _registry()
+    with pytest.raises(ConfigError, match="unknown agent role 'critic'.*user_profile"):
+        fresh.get("critic")
+
+    class Impostor(Agent):
+        name = "ranking"
+
+    with pytest.raises(ConfigError, match="already registered"):
+        fresh.register(Impostor)
+    with pytest.raises(ConfigError, match="listed twice"):
+        fresh.validate(["item", "item"])
+
+
+def test_a_nan_loss_stops_training_with_a_clear_error():
+    context = block_context()
+    coordinator = Coordinator(
+        context,
+        InMemoryStore(),
+        namespace="n",
+        registry=_registry(),
+        configs={"item": {"lr": 1e30}},
+        max_rounds=1,
+        progress=False,
+    )
+    with pytest.raises(ModelFitError, match="'item'"):
+        coordinator.run()
+
+
+def test_recommend_known_and_cold_users_with_evidence():
+    from recagents.agents.trainer import TrainedAgents
+    from recagents.errors import UnknownEntityError
+
+    context = block_context()
+    coordinator = Coordinator(
+        context,
+        InMemoryStore(),
+        namespace="r",
+        registry=_registry(),
+        max_rounds=2,
+        patience=2,
+        progress=False,
+    )
+    trained = TrainedAgents(coordinator, coordinator.run(), context, 0.0)
+
+    recs = trained.recommend("u1", k=3)
+    # u1 (block 0) has all of block 0 in train but i3, its valid item: that is the answer
+    assert recs[0].item_id == "i3"
+    top = recs[0].evidence
+    assert top.because_of and all(int(c.item_id[1:]) < 8 for c in top.because_of)
+    assert "genre: Drama" in top.shared_attributes
+    assert {"tower", "history", "text", "popularity", "final"} <= set(top.agent_scores)
+
+    # an unknown user takes the cold-start route from the items they like
+    cold = trained.recommend("stranger", liked=["i8", "i9"], k=3)
+    assert [r.item_id for r in cold] and all(8 <= int(r.item_id[1:]) < 16 for r in cold)
+    assert not {"i8", "i9"} & {r.item_id for r in cold}
+    assert trained.recommend("u1", k=3, exclude=["i3"])[0].item_id != "i3"
+    with pytest.raises(UnknownEntityError, match="unknown item id 'nope'"):
+        trained.recommend(None, liked=["nope"])
