@@ -102,6 +102,16 @@ def reset_namespace(store: EmbeddingStore, namespace: str) -> None:
 
 
 @dataclass
+class ProfileScores:
+    """Scores of every item for one (possibly cold) user, and what produced them."""
+
+    scores: np.ndarray
+    history: np.ndarray
+    vector: np.ndarray
+    peers: dict[str, np.ndarray]
+
+
+@dataclass
 class TrainedAgents:
     """A finished run: the coordinator (agents + store) and its report."""
 
@@ -114,16 +124,13 @@ class TrainedAgents:
         """Scores of all items conditioned on all of train."""
         return self.coordinator.scorer(self.context.train)(users)
 
-    def recommend(
+    def profile_scores(
         self,
-        user_id: str | None = None,
-        *,
+        user_id: str | None,
         liked: Sequence[str] = (),
         text_vector: np.ndarray | None = None,
-        k: int = 10,
-        exclude: Sequence[str] = (),
-    ) -> list[Recommendation]:
-        """Top-k with evidence for a known user, or a cold one described by items and words.
+    ) -> ProfileScores:
+        """Score every item for a known user, or a cold one described by items and words.
 
         An unknown ``user_id`` raises :class:`UnknownEntityError` inside and takes the
         cold-start route: the user-profile agent builds a vector from ``liked`` items and
@@ -131,18 +138,17 @@ class TrainedAgents:
         """
         dataset = self.context.dataset
         liked_idx = [dataset.item_map.index(i) for i in liked]
+        peers = self.coordinator.serving_peers(self.context.train)
         try:
             if user_id is None:
                 raise UnknownEntityError("user", None)
             user = dataset.user_map.index(user_id)
             history = sorted(set(self.context.train[user].indices.tolist()) | set(liked_idx))
-            peers = self.coordinator.serving_peers(self.context.train)
             vector = peers[USER][user]
             if liked_idx:
                 vector = self._user_vector(history, text_vector, fallback=vector)
         except UnknownEntityError:
             history = sorted(set(liked_idx))
-            peers = self.coordinator.serving_peers(self.context.train)
             vector = self._user_vector(history, text_vector, fallback=None)
         row = sp.csr_matrix(
             (np.ones(len(history), dtype=np.float32), (np.zeros(len(history), int), history)),
@@ -154,26 +160,40 @@ class TrainedAgents:
             scores = np.array(ranker.score(np.array([0]), one, row)[0], dtype=np.float64)
         else:
             scores = tower_scores(one[USER], one[ITEM], one.get("item_bias"))[0].astype(float)
-        scores[history] = -np.inf
+        return ProfileScores(scores, np.asarray(history, dtype=np.int64), vector, one)
+
+    def recommendation(self, profile: ProfileScores, item: int) -> Recommendation:
+        """One item with its evidence for a scored profile."""
+        dataset = self.context.dataset
+        ranker = self.coordinator.ranker
+        score = float(profile.scores[item])
+        evidence = (
+            ranker.explain(profile.history, item, profile.vector, profile.peers, score)
+            if isinstance(ranker, RankingAgent)
+            else Evidence(agent_scores={"final": round(score, 4)})
+        )
+        return Recommendation(
+            dataset.item_map.external(item), dataset.item_title(item), round(score, 4), evidence
+        )
+
+    def recommend(
+        self,
+        user_id: str | None = None,
+        *,
+        liked: Sequence[str] = (),
+        text_vector: np.ndarray | None = None,
+        k: int = 10,
+        exclude: Sequence[str] = (),
+    ) -> list[Recommendation]:
+        """Top-k with evidence (see :meth:`profile_scores` for known vs cold users)."""
+        dataset = self.context.dataset
+        profile = self.profile_scores(user_id, liked, text_vector)
+        scores = profile.scores.copy()
+        scores[profile.history] = -np.inf
         for item_id in exclude:
             scores[dataset.item_map.index(item_id)] = -np.inf
         picks = [int(i) for i in top_k(scores[None, :], k)[0] if np.isfinite(scores[i])]
-        out = []
-        for item in picks:
-            evidence = (
-                ranker.explain(np.array(history), item, vector, one, float(scores[item]))
-                if isinstance(ranker, RankingAgent)
-                else Evidence(agent_scores={"final": round(float(scores[item]), 4)})
-            )
-            out.append(
-                Recommendation(
-                    dataset.item_map.external(item),
-                    dataset.item_title(item),
-                    round(float(scores[item]), 4),
-                    evidence,
-                )
-            )
-        return out
+        return [self.recommendation(profile, item) for item in picks]
 
     def _user_vector(
         self, history: Sequence[int], text_vector: np.ndarray | None, fallback: np.ndarray | None
@@ -211,8 +231,8 @@ def train_agents(
     store = store if store is not None else open_agent_store(settings)
     namespace = f"{split.dataset.name}-s{settings.seed}-{run_name}"
     run_dir = settings.runs_dir / namespace
-    if not resume:
-        reset_namespace(store, namespace)
+    if not resume or not (run_dir / "metrics.json").exists():
+        reset_namespace(store, namespace)  # never read another run's versions
     coordinator = Coordinator(
         context,
         store,

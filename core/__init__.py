@@ -18,11 +18,24 @@ from recagents.errors import (
 
 __version__ = "0.1.0"
 
+
+def __getattr__(name: str) -> object:
+    # The API pulls torch, LangGraph and the agents: load it only when asked for.
+    if name in {"Recommender", "Reply", "ReplyItem"}:
+        from recagents import api
+
+        return getattr(api, name)
+    raise AttributeError(f"module 'recagents' has no attribute {name!r}")
+
+
 __all__ = [
     "ConfigError",
     "DataError",
     "ModelFitError",
     "RecagentsError",
+    "Recommender",
+    "Reply",
+    "ReplyItem",
     "Settings",
     "UnknownEntityError",
     "VectorStoreError",

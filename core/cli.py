@@ -231,6 +231,31 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_chat(args: argparse.Namespace) -> int:
+    """Talk to the recommender in the terminal (or send one message with --message)."""
+    from recagents.api import Recommender
+
+    settings = _settings(args)
+    _threads(settings)
+    rec = Recommender.load(settings, llm=args.llm, progress=True)
+    messages = [args.message] if args.message is not None else None
+    if messages is None:
+        _out("recagents chat: tell me what you like ('start over' resets, Ctrl-D quits)")
+    while True:
+        if messages is not None:
+            if not messages:
+                return 0
+            text = messages.pop(0)
+        else:
+            try:
+                text = input("you> ")
+            except EOFError:
+                _out()
+                return 0
+        reply = rec.chat(text, thread_id=args.thread, user_id=args.user, k=args.k)
+        _out(reply.text)
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     """The main job: prepare the default dataset, train the agents, show recommendations."""
     rc = cmd_prepare(args)
@@ -356,6 +381,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--resume", action="store_true", help="continue the named run after its last finished round"
     )
+
+    p = add("chat", cmd_chat, "chat with the recommender in the terminal")
+    p.add_argument("--user", help="a known user id (default: a new user)")
+    p.add_argument("--thread", default="cli", help="conversation id (memory survives restarts)")
+    p.add_argument("--llm", help="local (default), none, or an init_chat_model spec")
+    p.add_argument("--message", help="send one message, print the reply and exit")
+    p.add_argument("--k", type=int, default=5)
 
     p = add("run", cmd_run, "main job: prepare the default dataset, train, recommend")
     p.add_argument("--user", help="user to show (default 1)")

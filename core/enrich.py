@@ -19,9 +19,8 @@ from recagents.titles import title_key, title_variants
 
 logger = logging.getLogger(__name__)
 
-#: Cast lists in movies.db are alphabetical, not by billing: keep them nearly whole so a star
-#: ("with Kevin Spacey") is found; item texts show only the first few.
-MAX_CAST = 40
+#: Cast lists in movies.db are alphabetical, not by billing, and run to 124 names: keep them
+#: whole so a star ("with Tom Hanks") is always found; item texts show only the first few.
 
 
 def movies_db_path() -> Path | None:
@@ -53,7 +52,7 @@ def _omdb_index() -> dict[tuple[str, int], dict[str, object]]:
         record = {
             "director": director or "",
             "writer": writer or "",
-            "cast": ", ".join([c.strip() for c in (cast or "").split(",") if c.strip()][:MAX_CAST]),
+            "cast": ", ".join(c.strip() for c in (cast or "").split(",") if c.strip()),
             "runtime": runtime,
             "votes": votes or 0,
         }

@@ -56,3 +56,20 @@ def torch_one_thread() -> None:
     import torch
 
     torch.set_num_threads(1)
+
+
+@pytest.fixture(scope="session")
+def ml100k_engine(ml100k, tmp_path_factory, torch_one_thread):  # type: ignore[no-untyped-def]
+    """Agents trained on ML-100K's RS split, one round (the text encoding dominates the cost).
+
+    Shared by every test that needs the real catalog with trained agents and a real embedded
+    ChromaDB, so the catalog is encoded and trained once per session.
+    """
+    from recagents.agents.trainer import train_agents
+    from recagents.splits import rs_split
+
+    home = tmp_path_factory.mktemp("ml100k-home")
+    settings = Settings.load(home=home)
+    return train_agents(
+        rs_split(ml100k, settings.seed), settings, max_rounds=1, patience=1, progress=False
+    )

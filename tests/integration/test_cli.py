@@ -7,7 +7,7 @@ import pytest
 
 from recagents.cli import build_parser, main
 
-COMMANDS = ["prepare", "ingest", "split", "evaluate", "recommend", "run"]
+COMMANDS = ["prepare", "ingest", "split", "evaluate", "train", "recommend", "chat", "run"]
 
 
 def test_every_command_has_help():

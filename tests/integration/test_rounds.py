@@ -276,3 +276,73 @@ def test_recommend_known_and_cold_users_with_evidence():
     assert trained.recommend("u1", k=3, exclude=["i3"])[0].item_id != "i3"
     with pytest.raises(UnknownEntityError, match="unknown item id 'nope'"):
         trained.recommend(None, liked=["nope"])
+
+
+def test_an_outside_role_joins_rounds_and_conversation_through_the_registry(monkeypatch, tmp_path):
+    from langgraph.checkpoint.memory import InMemorySaver
+
+    from recagents.agents.trainer import TrainedAgents
+    from recagents.api import Recommender
+    from recagents.config import Settings
+    from tests.plugins.example_role import PopularityScout
+
+    class FakeEntryPoint:
+        name = "popularity_scout"
+
+        def load(self) -> type:
+            return PopularityScout
+
+    fresh = _registry()
+    fresh._entry_points_loaded = False
+    monkeypatch.setattr(
+        importlib.metadata,
+        "entry_points",
+        lambda group: [FakeEntryPoint()] if group == "recagents.agents" else [],
+    )
+    context = block_context()
+    coordinator = Coordinator(
+        context,
+        InMemoryStore(),
+        namespace="o",
+        registry=fresh,
+        max_rounds=1,
+        patience=1,
+        progress=False,
+    )
+    engine = TrainedAgents(coordinator, coordinator.run(), context, 0.0)
+    rec = Recommender(engine, Settings.load(home=tmp_path), checkpointer=InMemorySaver())
+    reply = rec.chat("I loved Film 9", thread_id="t", k=3)
+    outputs = rec.state("t")["role_outputs"]
+    assert outputs["popularity_scout"]["most_popular"] in {i.id for i in reply.items}
+
+
+def test_the_shipped_diversity_role_reorders_without_losing_items(tmp_path):
+    from langgraph.checkpoint.memory import InMemorySaver
+
+    from recagents.agents.diversity import DiversityReranker
+    from recagents.agents.trainer import TrainedAgents
+    from recagents.api import Recommender
+    from recagents.config import Settings
+
+    fresh = _registry(DiversityReranker)
+    context = block_context()
+    coordinator = Coordinator(
+        context,
+        InMemoryStore(),
+        namespace="d",
+        registry=fresh,
+        configs={"diversity": {"trade_off": 0.9}},
+        max_rounds=1,
+        patience=1,
+        progress=False,
+    )
+    engine = TrainedAgents(coordinator, coordinator.run(), context, 0.0)
+    assert coordinator.roles[-1] == "diversity"
+    plain = Recommender(
+        engine, Settings.load(home=tmp_path), checkpointer=InMemorySaver(), roles=[object()]
+    )  # a role list without hooks: the ranking as is
+    diverse = Recommender(engine, Settings.load(home=tmp_path), checkpointer=InMemorySaver())
+    a = plain.chat("I loved Film 9 and Film 20", thread_id="x", k=6)
+    b = diverse.chat("I loved Film 9 and Film 20", thread_id="x", k=6)
+    assert {i.id for i in a.items} == {i.id for i in b.items}
+    assert "moved" in diverse.state("x")["role_outputs"]["diversity"]

@@ -30,6 +30,12 @@ class PopularityScout(Agent):
         self.rounds_trained += 1
         return {"loss": 0.0, "items": int((self.counts > 0).sum())}
 
+    def converse(self, ranked: list[dict], state: Mapping) -> dict:
+        """Takes part in each chat turn: flags the most popular of the picks."""
+        index = self.context.dataset.item_map.index
+        popular = max(ranked, key=lambda r: self.counts[index(r["item_id"])])
+        return {"most_popular": popular["item_id"]}
+
     def state(self) -> dict[str, np.ndarray]:
         return {"counts": self.counts}
 

@@ -1,0 +1,334 @@
+"""``Recommender``: the Python API over the trained agents and the conversation graph.
+
+from recagents import Recommender
+rec = Recommender.load()                       # trains on first use, then reuses checkpoints
+reply = rec.chat("something like Heat but funnier", thread_id="t1")
+reply.items[0].title, reply.items[0].reason
+rec.feedback("t1", reply.items[0].id, liked=True)
+rec.recommend("42", k=10, filters={"genres_exclude": ["Horror"]})
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import threading
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from recagents.config import Settings
+from recagents.errors import ConfigError, DataError
+from recagents.types import Recommendation
+
+logger = logging.getLogger(__name__)
+
+MAX_MESSAGE_CHARS = 20_000
+FILTER_KEYS = (
+    "genres_include",
+    "genres_exclude",
+    "genres_prefer",
+    "year_from",
+    "year_to",
+    "people",
+)
+
+
+@dataclass
+class ReplyItem:
+    """One recommended item as the chat returns it."""
+
+    id: str
+    title: str
+    score: float
+    reason: str
+    evidence: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return asdict(self)
+
+
+@dataclass
+class Reply:
+    """What one chat turn answers."""
+
+    text: str
+    items: list[ReplyItem]
+    thread_id: str
+    intent: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form (the HTTP API's body)."""
+        return {
+            "reply": self.text,
+            "items": [i.to_dict() for i in self.items],
+            "thread_id": self.thread_id,
+            "intent": self.intent,
+        }
+
+
+class Recommender:
+    """Trained agents + conversation graph + memory per thread.
+
+    Args:
+        engine: Trained agents (:class:`~recagents.agents.trainer.TrainedAgents`).
+        settings: Settings used to build it.
+        chat_model: LangChain chat model for phrasing, or ``None`` for templates.
+        checkpointer: LangGraph checkpointer; default an in-memory one.
+        structured_understanding: Let the chat model produce structured intents.
+        roles: Extra agents taking part in the conversation (``converse`` hook).
+    """
+
+    def __init__(
+        self,
+        engine: Any,
+        settings: Settings,
+        *,
+        chat_model: Any = None,
+        checkpointer: Any = None,
+        structured_understanding: bool = False,
+        roles: Sequence[Any] = (),
+    ) -> None:
+        from langgraph.checkpoint.memory import InMemorySaver
+
+        from recagents.graph.builder import build_graph
+        from recagents.graph.nodes import GraphDeps
+        from recagents.understand import IntentParser
+
+        self.engine = engine
+        self.settings = settings
+        self.dataset = engine.context.dataset
+        popularity = engine.context.train.sum(axis=0).A1
+        self.parser = IntentParser(self.dataset, popularity=popularity)
+        if not roles:  # every registered role with a conversation hook joins the graph
+            roles = [a for a in engine.coordinator.agents if callable(getattr(a, "converse", None))]
+        self.deps = GraphDeps(
+            engine, self.parser, chat_model, structured_understanding, list(roles)
+        )
+        self.checkpointer = checkpointer if checkpointer is not None else InMemorySaver()
+        self.graph = build_graph(self.deps).compile(checkpointer=self.checkpointer)
+        self._lock = threading.Lock()
+
+    # -- construction --------------------------------------------------------------------------
+
+    @classmethod
+    def load(
+        cls,
+        settings: Settings | None = None,
+        *,
+        llm: str | None = None,
+        checkpointer: Any = "sqlite",
+        progress: bool = False,
+        **train_options: Any,
+    ) -> Recommender:
+        """Load the default run's trained agents (training them first if needed).
+
+        Args:
+            settings: Defaults to :meth:`Settings.load`.
+            llm: ``local`` (default, from ``RECAGENTS_LLM``), ``none``, or an ``init_chat_model``
+                spec such as ``openai:gpt-4o-mini``.
+            checkpointer: ``sqlite`` (a file under home: threads survive a restart), ``memory``,
+                or a LangGraph checkpointer object.
+            progress: Show progress bars while training.
+            **train_options: Passed to :func:`~recagents.agents.trainer.train_agents`.
+        """
+        from recagents.agents.trainer import train_agents
+        from recagents.data import load_dataset
+        from recagents.env import ensure_offline
+        from recagents.llm import load_chat_model
+        from recagents.splits import rs_split
+
+        ensure_offline()
+        settings = settings or Settings.load()
+        dataset = load_dataset(settings.dataset, home=settings.home)
+        engine = train_agents(
+            rs_split(dataset, settings.seed),
+            settings,
+            resume=True,
+            progress=progress,
+            **train_options,
+        )
+        spec = llm
+        chat_model = load_chat_model(spec, settings)
+        structured = (spec or "").split(":")[0] not in (
+            "",
+            "local",
+            "none",
+        ) and chat_model is not None
+        return cls(
+            engine,
+            settings,
+            chat_model=chat_model,
+            checkpointer=open_checkpointer(checkpointer, settings),
+            structured_understanding=structured,
+        )
+
+    # -- conversation --------------------------------------------------------------------------
+
+    def _config(self, thread_id: str) -> dict[str, Any]:
+        if not isinstance(thread_id, str) or not thread_id.strip() or len(thread_id) > 200:
+            raise DataError("thread_id must be a non-empty string of at most 200 characters")
+        return {"configurable": {"thread_id": thread_id}}
+
+    def chat(
+        self,
+        message: str,
+        thread_id: str = "default",
+        user_id: str | None = None,
+        *,
+        k: int = 5,
+        llm_items: int = 1,
+    ) -> Reply:
+        """Answer one message in a thread; the thread remembers what was said and shown.
+
+        Raises:
+            DataError: ``message`` is not text, or ``k`` is out of range.
+        """
+        from langchain_core.messages import HumanMessage
+
+        from recagents.graph.context import Context
+
+        if not isinstance(message, str):
+            raise DataError(f"message must be text, got {type(message).__name__}")
+        if not 1 <= int(k) <= 50:
+            raise DataError("k must be between 1 and 50")
+        message = message.replace("\x00", "")[:MAX_MESSAGE_CHARS]
+        config = self._config(thread_id)
+        state_in: dict[str, Any] = {"messages": [HumanMessage(message)]}
+        if user_id is not None:
+            state_in["user_id"] = str(user_id)
+        result = self.graph.invoke(
+            state_in, config=config, context=Context(k=int(k), llm_items=int(llm_items))
+        )
+        return self._reply(result, thread_id)
+
+    def _reply(self, state: Mapping[str, Any], thread_id: str) -> Reply:
+        messages = state.get("messages") or []
+        text = str(messages[-1].content) if messages else ""
+        intent = state.get("intent") or {}
+        items: list[ReplyItem] = []
+        if intent.get("action") == "recommend":
+            for rec in state.get("ranked") or []:
+                items.append(
+                    ReplyItem(
+                        rec["item_id"],
+                        rec["title"],
+                        float(rec["score"]),
+                        rec.get("reason", ""),
+                        rec.get("evidence") or {},
+                    )
+                )
+        return Reply(text, items, thread_id, intent)
+
+    def state(self, thread_id: str) -> dict[str, Any]:
+        """The thread's checkpointed state (messages, profile, what was shown)."""
+        snapshot = self.graph.get_state(self._config(thread_id))
+        return dict(snapshot.values or {})
+
+    def feedback(self, thread_id: str, item_id: str, liked: bool) -> None:
+        """A thumbs up/down on an item: the user-profile agent sees it on the next turn.
+
+        Raises:
+            UnknownEntityError: ``item_id`` is not in the catalog.
+        """
+        self.dataset.item_map.index(item_id)  # typed error for unknown items
+        config = self._config(thread_id)
+        current = self.state(thread_id)
+        liked_ids = [i for i in current.get("liked", []) if i != item_id]
+        disliked_ids = [i for i in current.get("disliked", []) if i != item_id]
+        rejected = list(current.get("rejected", []))
+        if liked:
+            liked_ids.append(item_id)
+        else:
+            disliked_ids.append(item_id)
+            rejected.append(item_id)
+        self.graph.update_state(
+            config,
+            {"liked": liked_ids, "disliked": disliked_ids, "rejected": rejected},
+            as_node="update_profile",
+        )
+
+    # -- direct recommendations ----------------------------------------------------------------
+
+    def recommend(
+        self,
+        user_id: str | None,
+        k: int = 10,
+        filters: Mapping[str, Any] | None = None,
+        *,
+        liked: Sequence[str] = (),
+    ) -> list[Recommendation]:
+        """Top-k for a user (an unknown id takes the cold-start route), with hard filters.
+
+        Args:
+            user_id: A known id uses the learned vectors; unknown or None starts cold.
+            k: How many (1..100).
+            filters: ``genres_include``/``genres_exclude`` (lists), ``year_from``/``year_to``
+                (ints), ``people`` (names).
+            liked: Extra liked item ids (cold users: their only profile).
+
+        Raises:
+            ConfigError: Unknown filter keys or bad values.
+            UnknownEntityError: An unknown item id in ``liked``.
+        """
+        import numpy as np
+
+        from recagents.graph.nodes import ConversationNodes
+
+        if not 1 <= int(k) <= 100:
+            raise ConfigError("k must be between 1 and 100")
+        constraints = validate_filters(filters or {})
+        nodes = ConversationNodes(self.deps)
+        profile = self.engine.profile_scores(user_id, list(liked))
+        scores = profile.scores.copy()
+        scores[profile.history] = -np.inf
+        order = np.argsort(-scores, kind="stable")
+        picks = [
+            int(i) for i in order if np.isfinite(scores[i]) and nodes.allowed(int(i), constraints)
+        ][: int(k)]
+        return [self.engine.recommendation(profile, i) for i in picks]
+
+
+def validate_filters(filters: Mapping[str, Any]) -> dict[str, Any]:
+    """Check a filters mapping; return it normalised.
+
+    Raises:
+        ConfigError: Unknown keys or values of the wrong type.
+    """
+    unknown = sorted(set(filters) - set(FILTER_KEYS))
+    if unknown:
+        raise ConfigError(f"unknown filter(s) {unknown}; use {', '.join(FILTER_KEYS)}")
+    out: dict[str, Any] = {}
+    for key, value in filters.items():
+        if value is None:
+            continue
+        if key.startswith("year_"):
+            try:
+                out[key] = int(value)
+            except (TypeError, ValueError):
+                raise ConfigError(f"filter {key} must be a year, got {value!r}") from None
+        else:
+            values = [value] if isinstance(value, str) else list(value)
+            if not all(isinstance(v, str) for v in values):
+                raise ConfigError(f"filter {key} must be a list of names")
+            out[key] = values
+    return out
+
+
+def open_checkpointer(kind: Any, settings: Settings) -> Any:
+    """``sqlite`` -> a SQLite file under home; ``memory`` -> in-memory; objects pass through."""
+    if kind == "sqlite":
+        from langgraph.checkpoint.sqlite import SqliteSaver
+
+        path = Path(settings.home) / "conversations.sqlite"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return SqliteSaver(sqlite3.connect(str(path), check_same_thread=False))
+    if kind == "memory" or kind is None:
+        from langgraph.checkpoint.memory import InMemorySaver
+
+        return InMemorySaver()
+    if isinstance(kind, str):
+        raise ConfigError(f"unknown checkpointer {kind!r}: use 'sqlite' or 'memory'")
+    return kind

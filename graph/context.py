@@ -1,0 +1,21 @@
+"""Per-run knobs (serialisable), passed as LangGraph runtime context."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass
+class Context:
+    """Settings a caller may change per turn without rebuilding the graph.
+
+    Attributes:
+        k: Recommendations per reply.
+        llm_items: How many of them the chat model phrases (the rest use templates): the
+            latency budget.
+        candidates: Items retrieved from the vector store before ranking.
+    """
+
+    k: int = 5
+    llm_items: int = 1
+    candidates: int = 300

@@ -1,0 +1,83 @@
+"""The issue's turns on real MovieLens-100K: trained agents, real ChromaDB, real LangGraph."""
+
+from __future__ import annotations
+
+import pytest
+from langgraph.checkpoint.memory import InMemorySaver
+
+from recagents.api import Recommender, open_checkpointer
+from recagents.config import Settings
+
+# The first test pays for encoding and training ML-100K once (about a minute on 2 idle cores).
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
+
+
+@pytest.fixture(scope="module")
+def engine(ml100k_engine):  # type: ignore[no-untyped-def]
+    return ml100k_engine
+
+
+@pytest.fixture
+def rec(engine, tmp_path):  # type: ignore[no-untyped-def]
+    return Recommender(engine, Settings.load(home=tmp_path), checkpointer=InMemorySaver())
+
+
+def _item(rec, item_id):  # type: ignore[no-untyped-def]
+    return rec.dataset.items.iloc[rec.dataset.item_map.index(item_id)]
+
+
+def _id(rec, title):  # type: ignore[no-untyped-def]
+    return rec.parser.matcher.find(title)
+
+
+def test_something_like_heat_but_funnier(rec):
+    reply = rec.chat("something like Heat but funnier", thread_id="t")
+    heat = _id(rec, "Heat (1995)")
+    assert reply.items and heat not in {i.id for i in reply.items}
+    assert rec.state("t")["anchors"] == [heat]
+    comedies = sum("Comedy" in _item(rec, i.id)["genres"] for i in reply.items)
+    assert comedies >= 3, reply.text
+
+
+def test_hard_filters_hold_across_turns(rec):
+    rec.chat("I loved Fargo", thread_id="f")
+    reply = rec.chat("no horror, from the 90s", thread_id="f", k=10)
+    assert len(reply.items) == 10
+    for item in reply.items:
+        row = _item(rec, item.id)
+        assert "Horror" not in row["genres"] and 1990 <= int(row["year"]) <= 1999
+    newer = rec.chat("actually newer than 1996", thread_id="f", k=10)
+    assert all(int(_item(rec, i.id)["year"]) >= 1997 for i in newer.items)
+    assert all("Horror" not in _item(rec, i.id)["genres"] for i in newer.items)
+
+
+def test_people_and_references_to_shown_items(rec):
+    reply = rec.chat("something with Tom Hanks", thread_id="p", k=3)
+    assert reply.items and all("Tom Hanks" in _item(rec, i.id)["cast"] for i in reply.items)
+    second = reply.items[1].id
+    more = rec.chat("more like the second one", thread_id="p", k=5)
+    assert rec.state("p")["anchors"] == [second]
+    assert second not in {i.id for i in more.items}
+    why = rec.chat("why did you pick that?", thread_id="p")
+    assert why.text.startswith(f"I picked {more.items[0].title}")
+
+
+def test_unknown_title_gets_closest_matches_and_known_user_history(rec):
+    reply = rec.chat("I loved Zorblax Returns", thread_id="u", user_id="1")
+    assert "I don't know" in reply.text and "Did you mean" in reply.text
+    assert reply.items  # a known user still gets recommendations from their learned profile
+    seen = set(rec.engine.context.train[rec.dataset.user_map.index("1")].indices)
+    assert not {rec.dataset.item_map.index(i.id) for i in reply.items} & seen
+
+
+def test_typos_and_articles_match_the_catalog(rec):
+    assert _id(rec, "the usual suspect") == _id(rec, "Usual Suspects, The")
+    assert _id(rec, "Godfater") == _id(rec, "Godfather, The")
+
+
+def test_sqlite_memory_survives_a_restart(engine, tmp_path):
+    settings = Settings.load(home=tmp_path)
+    first = Recommender(engine, settings, checkpointer=open_checkpointer("sqlite", settings))
+    first.chat("I loved Fargo", thread_id="persist")
+    again = Recommender(engine, settings, checkpointer=open_checkpointer("sqlite", settings))
+    assert again.state("persist")["liked"] == [_id(again, "Fargo")]
