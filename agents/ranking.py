@@ -262,22 +262,36 @@ class RankingAgent(Agent):
         self.popularity = np.array(arrays["popularity"])
 
 
+_ATTRIBUTES: dict[int, list[dict[str, set[str]]]] = {}
+
+
+def _item_attributes(dataset) -> list[dict[str, set[str]]]:  # type: ignore[no-untyped-def]
+    """Per-item genre and people sets, built once per dataset (evidence runs on every turn)."""
+    key = id(dataset.items)
+    if key not in _ATTRIBUTES:
+        frame = dataset.items
+        _ATTRIBUTES.clear()
+        _ATTRIBUTES[key] = [
+            {
+                "genre": {g for g in str(genres).split("|") if g},
+                "director": {p.strip() for p in str(director).split(",") if p.strip()},
+                "cast": {p.strip() for p in str(cast).split(",") if p.strip()},
+            }
+            for genres, director, cast in zip(
+                frame["genres"], frame["director"], frame["cast"], strict=True
+            )
+        ]
+    return _ATTRIBUTES[key]
+
+
 def shared_attributes(dataset, item: int, liked: np.ndarray) -> tuple[str, ...]:  # type: ignore[no-untyped-def]
     """Genres and people the item shares with the given liked items."""
-    items = dataset.items
-    row = items.iloc[int(item)]
+    attributes = _item_attributes(dataset)
+    mine = attributes[int(item)]
     found: list[str] = []
-    genres = {g for g in str(row["genres"]).split("|") if g}
-    people = {
-        column: {p.strip() for p in str(row[column]).split(",") if p.strip()}
-        for column in ("director", "cast")
-    }
     for other in liked:
-        other_row = items.iloc[int(other)]
-        for genre in sorted(genres & {g for g in str(other_row["genres"]).split("|") if g}):
-            found.append(f"genre: {genre}")
-        for column, names in people.items():
-            theirs = {p.strip() for p in str(other_row[column]).split(",") if p.strip()}
-            for name in sorted(names & theirs):
-                found.append(f"{column}: {name}")
+        theirs = attributes[int(other)]
+        for column in ("genre", "director", "cast"):
+            for value in sorted(mine[column] & theirs[column]):
+                found.append(f"{column}: {value}")
     return tuple(dict.fromkeys(found))

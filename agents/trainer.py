@@ -124,6 +124,14 @@ class TrainedAgents:
         """Scores of all items conditioned on all of train."""
         return self.coordinator.scorer(self.context.train)(users)
 
+    def serving_peers(self) -> dict[str, np.ndarray]:
+        """Every user's and item's serving vectors; computed once (the agents are frozen)."""
+        cached = self.__dict__.get("_serving")
+        if cached is None:
+            cached = self.coordinator.serving_peers(self.context.train)
+            self.__dict__["_serving"] = cached
+        return cached
+
     def profile_scores(
         self,
         user_id: str | None,
@@ -138,7 +146,7 @@ class TrainedAgents:
         """
         dataset = self.context.dataset
         liked_idx = [dataset.item_map.index(i) for i in liked]
-        peers = self.coordinator.serving_peers(self.context.train)
+        peers = self.serving_peers()
         try:
             if user_id is None:
                 raise UnknownEntityError("user", None)

@@ -103,13 +103,9 @@ def count_hallucinated(rec: Recommender, reply) -> int:  # type: ignore[no-untyp
     allowed = [item.title for item in reply.items]
     for item in reply.items:
         allowed += [c["title"] for c in item.evidence.get("because_of", [])]
-    dataset = rec.dataset
-    matcher = rec.parser.matcher
+    from recagents.graph.nodes import ConversationNodes
 
-    def catalog_titles(text: str) -> list[str]:
-        return [
-            dataset.item_title(dataset.item_map.index(m.item_id)) for m in matcher.mentions(text)
-        ]
+    catalog_titles = ConversationNodes(rec.deps).catalog_titles  # the check the graph uses
 
     offending = 0
     for item in reply.items:

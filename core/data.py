@@ -77,9 +77,14 @@ class Dataset:
 
     def item_title(self, idx: int) -> str:
         """Display title with year, e.g. ``Toy Story (1995)``."""
-        row = self.items.iloc[int(idx)]
-        year = row["year"]
-        return f"{row['title']} ({int(year)})" if pd.notna(year) else str(row["title"])
+        titles = self.__dict__.get("_titles")
+        if titles is None or len(titles) != len(self.items):  # built once: chat turns call it a lot
+            titles = [
+                f"{title} ({int(year)})" if pd.notna(year) else str(title)
+                for title, year in zip(self.items["title"], self.items["year"], strict=True)
+            ]
+            self.__dict__["_titles"] = titles
+        return titles[int(idx)]
 
     def summary(self) -> str:
         """One line for logs and the CLI."""

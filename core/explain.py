@@ -311,6 +311,16 @@ def _mask(text: str, titles: Iterable[str]) -> tuple[str, int]:
     """Replace every mention of ``titles`` with a neutral mark; return the text and the count."""
     masked = _fold(text)
     total = 0
+    titles = list(titles)
+    literals = {form for title in titles for form in (title, display_title(title))}
+    for title in sorted(literals, key=len, reverse=True):
+        # Literal forms first (as stored and as displayed, "The Tin Drum (Blechtrommel, Die)"):
+        # titles with nested parentheses defeat the word patterns below and would leave
+        # "Die) (1979)" looking invented.
+        literal = _fold(title)
+        if literal and literal in masked:
+            total += masked.count(literal)
+            masked = masked.replace(literal, _MASK)
     for pattern in _patterns(titles):
         masked, count = pattern.subn(_MASK, masked)
         total += count

@@ -836,6 +836,19 @@ class CatalogMatcher:
             return True
         return i >= 2 and (words[i - 2].norm, words[i - 1].norm) in _TITLE_CUE_BIGRAMS
 
+    @staticmethod
+    def _inside_name(words: Sequence[_Word], i: int, j: int) -> bool:
+        """Whether a capitalised word is glued to another capitalised word (a longer name)."""
+        after = j < len(words) and words[j].cap and not _is_break(words[j])
+        before = (
+            i > 0
+            and words[i - 1].cap
+            and not words[i - 1].sent_start
+            and words[i - 1].norm not in _TITLE_CUES
+            and not _is_break(words[i])
+        )
+        return after or before
+
     def _gate(self, words: Sequence[_Word], i: int, j: int) -> bool:
         """Whether an exact n-gram match at ``words[i:j]`` is plausibly meant as a title."""
         body = words[i:j]
@@ -844,6 +857,8 @@ class CatalogMatcher:
         tokens = tuple(w.norm for w in body)
         if " ".join(tokens) in self._blocked:  # "horror", "love story", "westerns" are genres
             return False
+        if len(body) == 1 and body[0].cap and self._inside_name(words, i, j):
+            return False  # "Michael Keaton", "Jack Nicholson": a name, not "Michael" or "Jack"
         caps = any(w.cap and not w.sent_start for w in body)
         cue = self._is_cue(words, i)
         if any(_distinctive(t) for t in tokens) and (len(tokens) > 1 or len(tokens[0]) >= 5):

@@ -13,9 +13,10 @@ class Context:
         k: Recommendations per reply.
         llm_items: How many of them the chat model phrases (the rest use templates): the
             latency budget.
-        candidates: Items retrieved from the vector store before ranking.
+        candidates: Items retrieved from the vector store before ranking (the ranking agent's
+            collaborative candidates add three times as many).
     """
 
     k: int = 5
     llm_items: int = 1
-    candidates: int = 300
+    candidates: int = 100

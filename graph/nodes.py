@@ -356,9 +356,10 @@ class ConversationNodes:
         """Catalog titles mentioned in a text (used to verify generated explanations)."""
         matcher = self.deps.parser.matcher
         dataset = self.deps.dataset
-        return [
-            dataset.item_title(dataset.item_map.index(m.item_id)) for m in matcher.mentions(text)
-        ]
+        # Exact matches only: fuzzy matching serves people's typos, and over generated text it
+        # reads "Jack Black and Sarah Jessica Parker" as the film "Jack and Sarah".
+        mentions = [m for m in matcher.mentions(text) if m.score >= 100.0]
+        return [dataset.item_title(dataset.item_map.index(m.item_id)) for m in mentions]
 
     def respond(self, state: ConversationState, config: RunnableConfig) -> dict[str, Any]:
         """Compose the reply from the ranked items and notes; remember what was shown."""

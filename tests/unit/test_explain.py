@@ -468,3 +468,20 @@ def test_importing_explain_and_llm_does_not_import_torch() -> None:
         "assert not heavy, heavy"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+
+
+def test_allowed_titles_with_nested_parentheses_are_not_flagged():
+    from recagents.explain import verify_titles
+
+    text = ("Because you liked Queen Margot (Reine Margot, La) (1994) and Priest (1994); "
+            "it shares Drama.")
+    allowed = ["Queen Margot (Reine Margot, La) (1994)", "Priest (1994)", "Kolya (1996)"]
+    assert verify_titles(text, allowed) == []
+    assert verify_titles(text + " Also Titanic (1997).", allowed) == ["Titanic (1997)"]
+
+
+def test_displayed_forms_of_allowed_titles_are_not_flagged():
+    from recagents.explain import verify_titles
+
+    text = "Because you liked The Tin Drum (Blechtrommel, Die) (1979); it shares Drama."
+    assert verify_titles(text, ["Tin Drum, The (Blechtrommel, Die) (1979)"]) == []

@@ -569,3 +569,9 @@ def test_intent_from_llm_maps_names_onto_the_catalog(parser):
 def test_invalid_llm_payloads_raise_data_error(parser, payload):
     with pytest.raises(DataError, match="parse"):
         parser.from_llm(payload, SHOWN)
+
+
+def test_first_names_inside_a_person_name_are_not_one_word_titles(matcher):
+    text = "directed by Tim Burton, starring Michael Keaton and Jack Nicholson."
+    assert [m.text for m in matcher.mentions(text)] == []
+    assert matcher.mentions("I loved Michael, it was great")  # the film on its own still counts
