@@ -1,4 +1,5 @@
-# Two commands: `make run` (set up + main job) and `make test` (set up + whole suite).
+# Two commands: `make run` (set up + serve the chat UI and HTTP API at http://127.0.0.1:7860, training
+# the agents on first use) and `make test` (set up + whole suite, browser tests included).
 # torch is installed first from the pinned CPU build: an unpinned torch pulls a multi-GB CUDA build.
 PYTHON ?= python3
 VENV := .venv
@@ -28,7 +29,7 @@ $(VENV)/.installed-dev: pyproject.toml | $(PY)
 	touch $@ $(VENV)/.installed-run
 
 run: $(VENV)/.installed-run
-	$(OFFLINE) $(VENV)/bin/recagents run
+	$(OFFLINE) $(VENV)/bin/recagents serve
 
 test: $(VENV)/.installed-dev
 	$(OFFLINE) $(PY) -m pytest

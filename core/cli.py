@@ -256,6 +256,16 @@ def cmd_chat(args: argparse.Namespace) -> int:
         _out(reply.text)
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    """Serve the chat UI at / and the HTTP API at /api/v1 (docs at /docs) with uvicorn."""
+    from recagents.server import resolve_token, serve
+
+    resolve_token(args.host)  # refuse an exposed server without a token before loading anything
+    settings = _settings(args)
+    _threads(settings)
+    return serve(settings, host=args.host, port=args.port, llm=args.llm, log_level=args.log_level)
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     """The main job: prepare the default dataset, train the agents, show recommendations."""
     rc = cmd_prepare(args)
@@ -388,6 +398,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--llm", help="local (default), none, or an init_chat_model spec")
     p.add_argument("--message", help="send one message, print the reply and exit")
     p.add_argument("--k", type=int, default=5)
+
+    p = add(
+        "serve",
+        cmd_serve,
+        "serve the chat UI (/) and the HTTP API (/api/v1, docs at /docs); trains on first use",
+    )
+    p.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address to bind (default 127.0.0.1); any other needs RECAGENTS_API_TOKEN",
+    )
+    p.add_argument("--port", type=int, default=7860, help="port (default 7860)")
+    p.add_argument("--llm", help="local (default), none, or an init_chat_model spec")
 
     p = add("run", cmd_run, "main job: prepare the default dataset, train, recommend")
     p.add_argument("--user", help="user to show (default 1)")

@@ -1,0 +1,227 @@
+"""Load test: concurrent conversations through the HTTP API of a real in-process server.
+
+Starts ``recagents serve``'s app (the same ``create_app``) on a free 127.0.0.1 port over the
+trained MovieLens-100K agents (trained on first use under ``--home``), then runs N conversations of
+T turns at once, each in its own thread with its own HTTP client. Reports throughput (turns/s),
+p50/p95/max latency per turn, and checks that no thread saw another's turns: every thread's
+stored state must hold exactly its own messages, in order, and only its own liked item.
+
+    .venv/bin/python bench/load.py --home /tmp/servehome          # 20 x 5 turns, llm none
+    .venv/bin/python bench/load.py --conversations 50 --turns 3 --json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import statistics
+import sys
+import threading
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+for _key, _value in {
+    "HF_HUB_OFFLINE": "1",
+    "TRANSFORMERS_OFFLINE": "1",
+    "GRADIO_ANALYTICS_ENABLED": "False",
+    "ANONYMIZED_TELEMETRY": "False",
+}.items():
+    os.environ.setdefault(_key, _value)
+
+import httpx  # noqa: E402
+
+TURNS = (
+    "I loved {title}",
+    "more please",
+    "something from the 90s",
+    "why the first one?",
+    "not that one",
+    "any comedies?",
+    "more please",
+)
+
+
+class Server:
+    """uvicorn in a background thread on a free loopback port."""
+
+    def __init__(self, app: Any) -> None:
+        import uvicorn
+
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
+        self.server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
+        self.thread = threading.Thread(
+            target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True
+        )
+
+    def __enter__(self) -> Server:
+        self.thread.start()
+        for _ in range(600):
+            try:
+                if httpx.get(f"{self.url}/api/v1/health", timeout=2).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError("server did not start")
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(15)
+        self.sock.close()
+
+
+def conversation(
+    url: str, index: int, anchor: dict[str, Any], turns: int, user: str | None, k: int
+) -> dict[str, Any]:
+    """One person: ``turns`` messages in their own thread; latency of each."""
+    thread_id = f"load-{index}-{uuid.uuid4().hex[:8]}"
+    sent, latencies, errors = [], [], []
+    with httpx.Client(base_url=url, timeout=120) as client:
+        for turn in range(turns):
+            message = TURNS[turn % len(TURNS)].format(title=anchor["title"])
+            body: dict[str, Any] = {"message": message, "thread_id": thread_id, "k": k}
+            if user:
+                body["user_id"] = user
+            began = time.perf_counter()
+            response = client.post("/api/v1/chat", json=body)
+            latencies.append(time.perf_counter() - began)
+            sent.append(message)
+            if response.status_code != 200 or response.json().get("thread_id") != thread_id:
+                errors.append(f"turn {turn}: {response.status_code} {response.text[:200]}")
+    return {
+        "index": index,
+        "thread_id": thread_id,
+        "anchor": anchor["id"],
+        "sent": sent,
+        "latencies": latencies,
+        "errors": errors,
+    }
+
+
+def check_isolation(url: str, results: list[dict[str, Any]]) -> list[str]:
+    """Every thread's stored state holds exactly its own turns (and only its own liked item)."""
+    problems = []
+    anchors = {r["anchor"] for r in results}
+    with httpx.Client(base_url=url, timeout=60) as client:
+        for result in results:
+            view = client.get(f"/api/v1/threads/{result['thread_id']}").json()
+            said = [m["text"] for m in view["messages"] if m["role"] == "user"]
+            answers = [m for m in view["messages"] if m["role"] == "assistant"]
+            if said != result["sent"]:
+                problems.append(f"{result['thread_id']}: user messages {said} != {result['sent']}")
+            if len(answers) != len(result["sent"]):
+                problems.append(f"{result['thread_id']}: {len(answers)} answers")
+            foreign = (set(view["liked"]) & anchors) - {result["anchor"]}
+            if foreign or result["anchor"] not in view["liked"]:
+                problems.append(f"{result['thread_id']}: liked {view['liked']}")
+    return problems
+
+
+def percentile(values: list[float], q: float) -> float:
+    """Nearest-rank percentile."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(q / 100 * len(ordered) + 0.5) - 1))]
+
+
+def run(url: str, anchors: list[dict[str, Any]], users: list[str], args: Any) -> dict[str, Any]:
+    """All conversations at once; summary numbers."""
+    began = time.perf_counter()
+    with ThreadPoolExecutor(args.conversations) as pool:
+        futures = [
+            pool.submit(
+                conversation,
+                url,
+                i,
+                anchors[i],
+                args.turns,
+                users[i] if i % 2 else None,  # half known MovieLens users, half new users
+                args.k,
+            )
+            for i in range(args.conversations)
+        ]
+        results = [f.result() for f in futures]
+    wall = time.perf_counter() - began
+    latencies = [x for r in results for x in r["latencies"]]
+    return {
+        "conversations": args.conversations,
+        "turns_each": args.turns,
+        "turns": len(latencies),
+        "wall_s": round(wall, 2),
+        "throughput_turns_per_s": round(len(latencies) / wall, 2),
+        "p50_s": round(statistics.median(latencies), 3),
+        "p95_s": round(percentile(latencies, 95), 3),
+        "max_s": round(max(latencies), 3),
+        "errors": [e for r in results for e in r["errors"]],
+        "cross_talk": check_isolation(url, results),
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--home", type=Path, help="recagents home (default: RECAGENTS_HOME/~)")
+    parser.add_argument("--conversations", type=int, default=20)
+    parser.add_argument("--turns", type=int, default=5)
+    parser.add_argument("--k", type=int, default=5)
+    parser.add_argument("--llm", default="none", help="none (default), local or a spec")
+    parser.add_argument("--checkpointer", default="sqlite", choices=["sqlite", "memory"])
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+
+    import torch
+
+    from recagents.api import Recommender
+    from recagents.config import Settings
+    from recagents.ui.app import create_app
+
+    settings = Settings.load(home=args.home)
+    torch.set_num_threads(settings.threads)
+    began = time.perf_counter()
+    recommender = Recommender.load(
+        settings, llm=args.llm, checkpointer=args.checkpointer, progress=True
+    )
+    print(f"loaded {recommender.dataset.name} in {time.perf_counter() - began:.1f} s")
+    app = create_app(recommender)
+    service = app.state.service
+    anchors = service.search("", max(args.conversations, 1) * 2)[1::2][: args.conversations]
+    for anchor in anchors:  # the title as the parser knows it best: "Heat (1995)"
+        anchor["title"] = service.display_title(anchor["id"])
+    users = service.users(args.conversations)
+    with Server(app) as server:
+        with httpx.Client(base_url=server.url, timeout=120) as client:  # warm-up, not measured
+            client.post("/api/v1/chat", json={"message": "I loved Heat", "thread_id": "warm"})
+        one = run(
+            server.url, anchors, users, argparse.Namespace(**{**vars(args), "conversations": 1})
+        )
+        many = run(server.url, anchors, users, args)
+    summary = {
+        "dataset": recommender.dataset.name,
+        "llm": args.llm,
+        "sequential": one,
+        "load": many,
+    }
+    if args.json:
+        print(json.dumps(summary, indent=2))
+    else:
+        for name, result in (("1 conversation", one), (f"{args.conversations} at once", many)):
+            print(
+                f"{name:>16}: {result['turns']} turns in {result['wall_s']} s -> "
+                f"{result['throughput_turns_per_s']} turns/s; latency p50 {result['p50_s']} s, "
+                f"p95 {result['p95_s']} s, max {result['max_s']} s; errors "
+                f"{len(result['errors'])}; cross-talk "
+                f"{'none' if not result['cross_talk'] else result['cross_talk']}"
+            )
+    ok = not many["errors"] and not many["cross_talk"] and not one["errors"]
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,41 @@
+"""A live server (uvicorn on a free 127.0.0.1 port) around the fast block-catalog recommender."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from tests.api.server import LiveServer, block_recommender
+
+TOKEN = "test-token-4f9a"
+
+
+@pytest.fixture(scope="session")
+def api_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """Loopback server without a token (what ``recagents serve`` runs by default)."""
+    from recagents.ui.app import create_app
+
+    app = create_app(block_recommender(tmp_path_factory.mktemp("api-home")))
+    server = LiveServer(app).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def auth_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """A server as ``--host`` exposes it: API token and UI login required."""
+    from recagents.ui.app import create_app
+
+    app = create_app(block_recommender(tmp_path_factory.mktemp("auth-home")), auth_token=TOKEN)
+    server = LiveServer(app).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def http(api_server: LiveServer) -> Iterator[httpx.Client]:
+    """An HTTP client on the open server."""
+    with httpx.Client(base_url=api_server.url, timeout=30) as client:
+        yield client

@@ -1,0 +1,118 @@
+"""A real server on a free loopback port around the fast block-catalog recommender.
+
+Shared by the API, gradio_client and browser tests: the agents are trained once per session on
+the 32-film block catalog (films "Film 0".."Film 31", ids "i0".."i31", users "u0".."u31";
+genres by block of 8: Drama, Comedy, Horror, Western), so every test knows the right answer.
+"""
+
+from __future__ import annotations
+
+import functools
+import socket
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+from langgraph.checkpoint.memory import InMemorySaver
+
+BLOCK_GENRES = ("Drama", "Comedy", "Horror", "Western")
+
+
+def block_of(item_id: str) -> int:
+    """Block (0..3) of an item id ``i<n>``."""
+    return int(item_id[1:]) // 8
+
+
+@functools.cache
+def block_engine(max_rounds: int = 2) -> Any:
+    """Agents trained on the block catalog (a few seconds; cached per session)."""
+    import recagents.agents  # noqa: F401  (registers the built-in roles)
+    from recagents.agents.collaboration import Coordinator
+    from recagents.agents.registry import AgentRegistry, registry
+    from recagents.agents.trainer import TrainedAgents
+    from recagents.vectorstore.memory import InMemoryStore
+    from tests.agent_fixtures import block_context
+
+    fresh = AgentRegistry()
+    fresh._entry_points_loaded = True
+    for name in ("user_profile", "item", "ranking"):
+        fresh.register(registry.get(name))
+    context = block_context()
+    coordinator = Coordinator(
+        context,
+        InMemoryStore(),
+        namespace=f"srv{max_rounds}",
+        registry=fresh,
+        max_rounds=max_rounds,
+        patience=2,
+        progress=False,
+    )
+    return TrainedAgents(coordinator, coordinator.run(), context, 0.0)
+
+
+def block_recommender(home: Path, checkpointer: Any = None) -> Any:
+    """A :class:`Recommender` over the block engine with in-memory threads."""
+    from recagents.api import Recommender
+    from recagents.config import Settings
+
+    return Recommender(
+        block_engine(),
+        Settings.load(home=home),
+        checkpointer=checkpointer if checkpointer is not None else InMemorySaver(),
+    )
+
+
+def block_trainer(home: Path, checkpointer: Any) -> Callable[[Callable[[float, str], None]], Any]:
+    """A fast trainer for the UI's "train" button: one round on the block catalog."""
+
+    def train(progress: Callable[[float, str], None]) -> Any:
+        from recagents.api import Recommender
+        from recagents.config import Settings
+
+        progress(0.1, "training one round on the block catalog")
+        engine = block_engine(1)
+        progress(0.9, "loading the new model")
+        return Recommender(engine, Settings.load(home=home), checkpointer=checkpointer)
+
+    return train
+
+
+class LiveServer:
+    """uvicorn serving ``app`` in a background thread on a free 127.0.0.1 port."""
+
+    def __init__(self, app: Any) -> None:
+        import uvicorn
+
+        self.app = app
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        config = uvicorn.Config(app, log_level="warning", lifespan="on", ws="none")
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(
+            target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True
+        )
+
+    def start(self, timeout: float = 60.0) -> LiveServer:
+        """Start and wait until ``/api/v1/health`` answers."""
+        self.thread.start()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{self.url}/api/v1/health", timeout=2).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError(f"server on {self.url} did not start in {timeout} s")
+
+    def stop(self) -> None:
+        """Ask uvicorn to exit and wait for its thread."""
+        self.server.should_exit = True
+        self.thread.join(15)
+        self.sock.close()

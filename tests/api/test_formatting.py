@@ -1,0 +1,141 @@
+"""The UI's pure helpers: cards, evidence, streaming pieces, messages (no Gradio needed)."""
+
+from __future__ import annotations
+
+import pytest
+
+from recagents.errors import DataError, UnknownEntityError
+from recagents.ui import formatting as fmt
+
+ITEM = {
+    "id": "i8",
+    "title": "Film 8 (1991)",
+    "score": 4.2,
+    "reason": "Because you liked Film 9 (1991); it shares Comedy.",
+    "evidence": {
+        "because_of": [{"item_id": "i9", "title": "Film 9 (1991)", "weight": 0.0135}],
+        "shared_attributes": ["genre: Comedy"],
+        "agent_scores": {"history": 0.0135, "tower": 7.07, "final": 4.2},
+    },
+}
+
+
+def test_card_shows_title_year_genres_score_reason_and_why():
+    html = fmt.card_html(ITEM, rank=1, year=1991, genres="Comedy|Drama")
+    assert "<span class='ra-title'>Film 8</span>" in html
+    assert "<span class='ra-year'>1991</span>" in html
+    assert "Comedy, Drama" in html and "4.20" in html
+    assert "Because you liked Film 9 (1991); it shares Comedy." in html
+    assert "<details class='ra-why'><summary>why?</summary>" in html
+    assert "Film 9 (1991)" in html and "final score" in html and "7.070" in html
+    assert "👍 liked" in fmt.card_html(ITEM, rank=1, feedback=True)
+    assert "not for me" in fmt.card_html(ITEM, rank=1, feedback=False)
+
+
+def test_catalog_text_is_escaped():
+    evil = {
+        **ITEM,
+        "title": "<img src=x onerror=alert(1)> (1999)",
+        "reason": "<script>alert(2)</script>",
+        "evidence": {"because_of": [{"item_id": "x", "title": "<b>bold</b>", "weight": 1.0}]},
+    }
+    html = fmt.card_html(evil, rank=1, genres="<i>Drama</i>")
+    assert "<img" not in html and "<script>" not in html and "<b>bold" not in html
+    assert "&lt;img src=x onerror=alert(1)&gt;" in html and "&lt;i&gt;Drama&lt;/i&gt;" in html
+    assert fmt.escape_chat("<script>x</script>") == "&lt;script&gt;x&lt;/script&gt;"
+
+
+def test_evidence_without_liked_items_says_so():
+    html = fmt.evidence_html({"agent_scores": {"popularity": 1.0}})
+    assert "nothing yet" in html and "popularity" in html
+
+
+@pytest.mark.parametrize(
+    "text", ["Here are my picks:\n1. Film 8 (1991): nice.\n2. Film 9", "  lead", "one", ""]
+)
+def test_streamed_pieces_add_up_to_the_reply(text):
+    tokens = list(fmt.stream_tokens(text))
+    assert "".join(tokens) == text
+    chunks = list(fmt.stream_chunks(text))
+    assert chunks[-1] == text
+    assert all(b.startswith(a) for a, b in zip(chunks, chunks[1:], strict=False))
+    if len(text.split()) > 3:
+        assert len(tokens) == len(text.split())
+
+
+def test_long_replies_stream_in_a_bounded_number_of_updates():
+    text = " ".join(f"word{i}" for i in range(95))
+    chunks = fmt.stream_chunks(text, 30)
+    assert 20 <= len(chunks) <= 31 and chunks[-1] == text
+    assert all(b.startswith(a) for a, b in zip(chunks, chunks[1:], strict=False))
+    assert len(fmt.stream_chunks("a b c", 30)) == 3
+
+
+def test_message_checks_are_friendly():
+    assert "type a message" in fmt.check_message("  ")
+    assert "type a message" in fmt.check_message(None)
+    assert "20,000" in fmt.check_message("x" * 20_001)
+    assert fmt.check_message("x" * 20_000) is None
+
+
+def test_error_messages_never_show_a_traceback():
+    assert fmt.error_message(DataError("k must be between 1 and 50")).startswith(
+        "I couldn't do that: k must be"
+    )
+    assert "unknown item id 'z'" in fmt.error_message(UnknownEntityError("item", "z"))
+    text = fmt.error_message(RuntimeError("boom"))
+    assert text.startswith("Sorry, something went wrong: boom") and "Traceback" not in text
+    assert "ZeroDivisionError" in fmt.error_message(ZeroDivisionError())
+
+
+def test_titles_and_genres():
+    assert fmt.split_title("Toy Story (1995)") == ("Toy Story", "1995")
+    assert fmt.split_title("Heat", 1995.0) == ("Heat", "1995")
+    assert fmt.split_title("Heat", float("nan")) == ("Heat", "")
+    assert fmt.genres_text("Crime|Drama") == "Crime, Drama"
+    assert fmt.genres_text(["Crime"]) == "Crime" and fmt.genres_text(None) == ""
+
+
+def test_profile_lists_what_the_thread_learned():
+    titles = {"i1": "Film 1 (1990)", "i2": "<Film 2>"}
+    text = fmt.profile_markdown({"liked": ["i1"], "disliked": ["i2"]}, titles.get)
+    assert "Film 1 (1990)" in text and "&lt;Film 2&gt;" in text and "a new user" in text
+    assert "MovieLens user 42" in fmt.profile_markdown({"user_id": "42"}, titles.get)
+
+
+REPORT = {
+    "rounds": [
+        {"round": 0, "valid": {"ndcg@10": 0.1, "recall@10": 0.2}, "agents": {}},
+        {"round": 1, "valid": {"ndcg@10": 0.3, "recall@10": 0.4}, "agents": {}},
+    ],
+    "best_round": 1,
+    "stopped": "reached max_rounds=1",
+    "run_dir": "/tmp/run",
+}
+
+
+def test_learning_summary_tables_and_plot():
+    text = fmt.learning_markdown(REPORT, {"state": "running", "message": "round 1"})
+    assert "chosen round 1" in text and "0.3000" in text and "reached max_rounds=1" in text
+    assert "round 1" in text.split("Training:")[1]
+    assert fmt.learning_markdown({}) == "No training run recorded yet."
+    headers, rows = fmt.rounds_table(REPORT)
+    assert headers == ["round", "ndcg@10", "recall@10"] and rows[1] == [1, 0.3, 0.4]
+    headers, rows = fmt.agents_table(
+        [
+            {
+                "name": "item",
+                "role": "item",
+                "rounds_trained": 2,
+                "status": "ok",
+                "metrics": {"loss": 0.5},
+            }
+        ]
+    )
+    assert rows == [["item", "item", 2, "ok", "loss 0.5000"]]
+    figure = fmt.rounds_figure(REPORT)
+    assert [line.get_label() for line in figure.axes[0].lines][:2] == [
+        "valid ndcg@10",
+        "valid recall@10",
+    ]
+    assert fmt.rounds_figure({}).axes
