@@ -131,6 +131,7 @@ class Coordinator:
         self.progress = progress
         configs = dict(configs or {})
         self.agents: list[Agent] = []
+        self._best_in_memory: dict[str, tuple[dict[str, np.ndarray], int]] = {}
         for role in self.roles:
             if role == UserProfileAgent.name and user_shards > 1:
                 for shard in range(user_shards):
@@ -341,6 +342,16 @@ class Coordinator:
 
     def _checkpoint(self, number: int) -> None:
         if self.run_dir is None:
+            # No folder to checkpoint into: keep the best round's weights in memory instead, so
+            # that what is served is always the round the report calls best.
+            if number == self.report.best_round:
+                self._best_in_memory = {
+                    agent.instance: (
+                        {k: np.array(v, copy=True) for k, v in agent.state().items()},
+                        agent.rounds_trained,
+                    )
+                    for agent in self.agents
+                }
             return
         self.run_dir.mkdir(parents=True, exist_ok=True)
         final = self._round_dir(number)
@@ -401,10 +412,16 @@ class Coordinator:
     def _restore_best(self) -> None:
         best = self.report.best_round
         last = self.report.rounds[-1].round
-        if best == last or self.run_dir is None:
+        if best == last:
             return
-        for agent in self.agents:
-            agent.load(self._round_dir(best), self.context)
+        if self.run_dir is not None:
+            for agent in self.agents:
+                agent.load(self._round_dir(best), self.context)
+        elif self._best_in_memory:
+            for agent in self.agents:
+                arrays, rounds = self._best_in_memory[agent.instance]
+                agent.load_state(self.context, arrays)
+                agent.rounds_trained = rounds  # after load_state, as in Agent.load
         logger.info("restored round %d (best valid NDCG@10)", best)
 
     def _finalize(self) -> None:

@@ -69,6 +69,7 @@ def attribute_turns(dataset, engine, user: int, target: int) -> list[str]:  # ty
 def run_episodes(rec: Recommender, episodes: list[tuple[int, int]], label: str) -> dict:  # type: ignore[type-arg]
     dataset = rec.dataset
     successes, turns_needed, latencies, hallucinated = 0, [], [], 0
+    phrased = explained = 0
     for n, (user, target) in enumerate(episodes):
         thread = f"{label}-{n}"
         user_id = dataset.user_map.external(user)
@@ -80,6 +81,9 @@ def run_episodes(rec: Recommender, episodes: list[tuple[int, int]], label: str) 
             reply = rec.chat(message, thread_id=thread, user_id=user_id, k=10)
             latencies.append(time.perf_counter() - start)
             hallucinated += count_hallucinated(rec, reply)
+            if reply.items and rec.deps.chat_model is not None:  # the model phrases the top pick
+                explained += 1
+                phrased += reply.items[0].reason_source == "llm"
             if target_id in {item.id for item in reply.items}:
                 successes += 1
                 turns_needed.append(t)
@@ -93,6 +97,7 @@ def run_episodes(rec: Recommender, episodes: list[tuple[int, int]], label: str) 
         "p50_ms": float(np.percentile(lat, 50)),
         "p95_ms": float(np.percentile(lat, 95)),
         "hallucinated_titles": hallucinated,
+        "llm_phrased_share": phrased / explained if explained else None,
     }
 
 
@@ -158,13 +163,15 @@ def main() -> int:
     )
     print(
         "| agents | episodes | success@5 | mean turns (successes) | turn p50 ms | turn p95 ms "
-        "| hallucinated titles |"
+        "| hallucinated titles | top pick phrased by the LLM |"
     )
-    print("|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|")
     for label, row in results.items():
+        share = row["llm_phrased_share"]
         print(
             f"| {label} | {row['episodes']} | {row['success@5']:.3f} | {row['mean_turns']:.2f} "
-            f"| {row['p50_ms']:.0f} | {row['p95_ms']:.0f} | {row['hallucinated_titles']} |"
+            f"| {row['p50_ms']:.0f} | {row['p95_ms']:.0f} | {row['hallucinated_titles']} "
+            f"| {'—' if share is None else f'{share:.0%}'} |"
         )
     return 0
 

@@ -13,10 +13,10 @@ from __future__ import annotations
 import logging
 import sqlite3
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from recagents.config import Settings
 from recagents.errors import ConfigError, DataError
@@ -32,6 +32,7 @@ FILTER_KEYS = (
     "year_from",
     "year_to",
     "people",
+    "people_any",
 )
 
 
@@ -44,6 +45,8 @@ class ReplyItem:
     score: float
     reason: str
     evidence: dict[str, Any] = field(default_factory=dict)
+    reason_source: str = "template"
+    """``llm`` when the chat model's phrasing passed verification, else ``template``."""
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
@@ -67,6 +70,18 @@ class Reply:
             "thread_id": self.thread_id,
             "intent": self.intent,
         }
+
+
+def _reply_item(rec: Mapping[str, Any]) -> ReplyItem:
+    """A ranked item of the graph state as the API returns it."""
+    return ReplyItem(
+        rec["item_id"],
+        rec["title"],
+        float(rec["score"]),
+        rec.get("reason", ""),
+        rec.get("evidence") or {},
+        rec.get("reason_source") or "template",
+    )
 
 
 class Recommender:
@@ -186,6 +201,51 @@ class Recommender:
         Raises:
             DataError: ``message`` is not text, or ``k`` is out of range.
         """
+        state_in, config, context = self._turn(message, thread_id, user_id, k, llm_items)
+        result = self.graph.invoke(state_in, config=config, context=context)
+        return self._reply(result, thread_id)
+
+    def chat_stream(
+        self,
+        message: str,
+        thread_id: str = "default",
+        user_id: str | None = None,
+        *,
+        k: int = 5,
+        llm_items: int = 1,
+    ) -> Iterator[tuple[Literal["draft", "final"], Reply]]:
+        """The same turn as :meth:`chat`, yielding what is known as soon as it is known.
+
+        With a chat model, ``("draft", reply)`` comes first, as soon as the picks are ranked: the
+        items and text with template reasons (tens of milliseconds). ``("final", reply)`` always
+        comes last: the turn as :meth:`chat` returns it, with the model's verified phrasing where
+        it passed. Model text is never streamed unverified: a draft is built from the evidence.
+
+        Raises:
+            DataError: As :meth:`chat`; raised before anything is yielded.
+        """
+        state_in, config, context = self._turn(message, thread_id, user_id, k, llm_items)
+        return self._stream(state_in, config, context, thread_id)
+
+    def _stream(
+        self, state_in: dict[str, Any], config: Any, context: Any, thread_id: str
+    ) -> Iterator[tuple[Literal["draft", "final"], Reply]]:
+        values: Mapping[str, Any] = {}
+        for mode, data in self.graph.stream(
+            state_in, config=config, context=context, stream_mode=["custom", "values"]
+        ):
+            if mode == "values":
+                values = data
+            elif isinstance(data, dict) and "draft" in data:
+                draft = data["draft"]
+                items = [_reply_item(rec) for rec in draft.get("ranked") or []]
+                yield "draft", Reply(draft["reply"], items, thread_id, values.get("intent") or {})
+        yield "final", self._reply(values, thread_id)
+
+    def _turn(
+        self, message: str, thread_id: str, user_id: str | None, k: int, llm_items: int
+    ) -> tuple[dict[str, Any], Any, Any]:
+        """Check a turn's input; the graph input, config and context that run it."""
         from langchain_core.messages import HumanMessage
 
         from recagents.graph.context import Context
@@ -199,10 +259,7 @@ class Recommender:
         state_in: dict[str, Any] = {"messages": [HumanMessage(message)]}
         if user_id is not None:
             state_in["user_id"] = str(user_id)
-        result = self.graph.invoke(
-            state_in, config=config, context=Context(k=int(k), llm_items=int(llm_items))
-        )
-        return self._reply(result, thread_id)
+        return state_in, config, Context(k=int(k), llm_items=int(llm_items))
 
     def _reply(self, state: Mapping[str, Any], thread_id: str) -> Reply:
         messages = state.get("messages") or []
@@ -210,16 +267,7 @@ class Recommender:
         intent = state.get("intent") or {}
         items: list[ReplyItem] = []
         if intent.get("action") == "recommend":
-            for rec in state.get("ranked") or []:
-                items.append(
-                    ReplyItem(
-                        rec["item_id"],
-                        rec["title"],
-                        float(rec["score"]),
-                        rec.get("reason", ""),
-                        rec.get("evidence") or {},
-                    )
-                )
+            items = [_reply_item(rec) for rec in state.get("ranked") or []]
         return Reply(text, items, thread_id, intent)
 
     def state(self, thread_id: str) -> dict[str, Any]:
@@ -266,7 +314,7 @@ class Recommender:
             user_id: A known id uses the learned vectors; unknown or None starts cold.
             k: How many (1..100).
             filters: ``genres_include``/``genres_exclude`` (lists), ``year_from``/``year_to``
-                (ints), ``people`` (names).
+                (ints), ``people`` (names; all of them must appear unless ``people_any`` is true).
             liked: Extra liked item ids (cold users: their only profile).
 
         Raises:
@@ -304,7 +352,11 @@ def validate_filters(filters: Mapping[str, Any]) -> dict[str, Any]:
     for key, value in filters.items():
         if value is None:
             continue
-        if key.startswith("year_"):
+        if key == "people_any":
+            if not isinstance(value, bool):
+                raise ConfigError(f"filter people_any must be true or false, got {value!r}")
+            out[key] = value
+        elif key.startswith("year_"):
             try:
                 out[key] = int(value)
             except (TypeError, ValueError):
@@ -324,7 +376,12 @@ def open_checkpointer(kind: Any, settings: Settings) -> Any:
 
         path = Path(settings.home) / "conversations.sqlite"
         path.parent.mkdir(parents=True, exist_ok=True)
-        return SqliteSaver(sqlite3.connect(str(path), check_same_thread=False))
+        connection = sqlite3.connect(str(path), check_same_thread=False)
+        # WAL (which SqliteSaver turns on) makes NORMAL safe: a crash of the app loses nothing,
+        # only a power cut can drop the last turns; FULL would fsync every graph step.
+        connection.execute("PRAGMA journal_mode=WAL")
+        connection.execute("PRAGMA synchronous=NORMAL")
+        return SqliteSaver(connection)
     if kind == "memory" or kind is None:
         from langgraph.checkpoint.memory import InMemorySaver
 

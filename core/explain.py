@@ -593,16 +593,18 @@ def check_reply(
 ) -> str | None:
     """Why a (tidied) reply may not be shown for ``rec``, or ``None`` when it passes every check.
 
-    Checks, in order: length within 10..400 characters; no assistant talk ("As an AI", "I'd be
-    happy to"); no links; no chat markup or echoed instructions; names the recommended title and
-    says something beyond titles; names no other film than the recommendation and the liked films
-    in its evidence (:func:`verify_titles`); claims no award, date, year or credited person the
-    evidence lacks.
+    Checks, in order: length within 10..400 characters; a finished last sentence; no assistant
+    talk ("As an AI", "I'd be happy to"); no links; no chat markup or echoed instructions; names
+    the recommended title and says something beyond titles; names no other film than the
+    recommendation and the liked films in its evidence (:func:`verify_titles`); claims no award,
+    date, year or credited person the evidence lacks.
     """
     if len(text) < MIN_CHARS:
         return f"too short ({len(text)} characters)"
     if len(text) > MAX_CHARS:
         return f"too long ({len(text)} characters)"
+    if not re.search(r"[.!?][\"'\u201d)]*$", text):
+        return "unfinished sentence (the model ran out of tokens)"
     allowed = [rec.title, *(c.title for c in rec.evidence.because_of)]
     masked = _mask(text, allowed)[0]  # "Star Wars: Episode I" must not read as "I"
     if _SELF_TALK.search(masked):

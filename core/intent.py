@@ -33,6 +33,8 @@ class TurnIntent:
         year_from: Earliest release year allowed (inclusive).
         year_to: Latest release year allowed (inclusive).
         people: Catalog people (directors, cast) the results must involve.
+        people_any: Whether any one of ``people`` is enough ("Al Pacino or Robert De Niro")
+            rather than all of them ("with Al Pacino and Robert De Niro").
         why_target: The item a ``why`` question is about (None: the first shown item).
         unknown_titles: Titles the person named that the catalog does not have.
         suggestions: For each unknown title, the closest catalog titles.
@@ -52,6 +54,7 @@ class TurnIntent:
     year_from: int | None = None
     year_to: int | None = None
     people: list[str] = field(default_factory=list)
+    people_any: bool = False
     why_target: str | None = None
     unknown_titles: list[str] = field(default_factory=list)
     suggestions: dict[str, list[str]] = field(default_factory=dict)

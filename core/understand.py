@@ -42,6 +42,7 @@ Work is capped so that any message is handled in milliseconds: only the first
 
 from __future__ import annotations
 
+import itertools
 import logging
 import math
 import re
@@ -1453,6 +1454,15 @@ _CATEGORY_FIELD = {
 }
 
 
+def _alternatives(words: Sequence[_Word], spans: Sequence[_Span]) -> bool:
+    """Whether "or" joins two of the spans ("Al Pacino or De Niro": any one will do)."""
+    ordered = sorted(spans, key=lambda s: s.i)
+    return any(
+        any(w.norm in {"or", "either"} for w in words[left.j : right.i])
+        for left, right in itertools.pairwise(ordered)
+    )
+
+
 class IntentParser:
     """Rule-based understanding of a chat turn; see the module docstring for the precedence.
 
@@ -1549,9 +1559,9 @@ class IntentParser:
         if shown and not collected.seen and _mentions_seen(tokens):
             collected.seen.append(shown[0])
         self._genres(genre_spans, tokens, positions, intent)
-        intent.people = _unique(
-            s.value for s in units if s.kind == "person" and not _negated(tokens, positions[id(s)])
-        )
+        people = [s for s in units if s.kind == "person" and not _negated(tokens, positions[id(s)])]
+        intent.people = _unique(s.value for s in people)
+        intent.people_any = len(intent.people) > 1 and _alternatives(words, people)
         for name in ("liked", "disliked", "seen", "rejected", "anchors"):
             setattr(intent, name, _unique(getattr(collected, name)))
         intent.unknown_titles = _unique(unknown)
@@ -1887,6 +1897,9 @@ class LLMTurn(BaseModel):
     year_from: int | None = Field(None, ge=1870, le=2100, description="Earliest release year.")
     year_to: int | None = Field(None, ge=1870, le=2100, description="Latest release year.")
     people: _Texts = Field(description="Directors or actors the results must involve.")
+    people_any: bool = Field(
+        False, description="True when any one of the people will do (they said 'or')."
+    )
     why_ref: _Text | None = Field(None, description="Shown item or title a why question is about.")
 
     @model_validator(mode="after")
@@ -2005,6 +2018,7 @@ def intent_from_llm(
         else:
             named.append(person)
     intent.people = _unique(named)
+    intent.people_any = len(intent.people) > 1 and bool(turn.people_any)
     if turn.why_ref:
         intent.why_target = _ref_from_text(turn.why_ref, shown) or matcher.find(
             turn.why_ref, prefer=shown

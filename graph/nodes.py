@@ -183,6 +183,8 @@ class ConversationNodes:
             value = getattr(intent, key)
             if value:
                 constraints[key] = list(value)
+        if intent.people:
+            constraints["people_any"] = bool(intent.people_any)
         for key in ("year_from", "year_to"):
             value = getattr(intent, key)
             if value is not None:
@@ -230,7 +232,10 @@ class ConversationNodes:
         if constraints.get("year_to") is not None and not year <= constraints["year_to"]:
             return False
         people = [p.lower() for p in constraints.get("people", [])]
-        return not people or all(p in self._people[item] for p in people)
+        if not people:
+            return True
+        match = any if constraints.get("people_any") else all
+        return match(p in self._people[item] for p in people)
 
     @staticmethod
     def where(constraints: dict[str, Any]) -> dict[str, Any] | None:
@@ -332,12 +337,20 @@ class ConversationNodes:
 
     def explain(self, state: ConversationState, runtime: Runtime[Context]) -> dict[str, Any]:
         """Evidence first, words second: the chat model phrases, code checks, templates back up."""
-        from recagents.explain import explain
+        from recagents.explain import explain, template_reason
 
         context = runtime.context or Context()
         recs = [recommendation_from_dict(r) for r in state.get("ranked") or []]
         if not recs:
             return {}
+        if self.deps.chat_model is not None and context.llm_items > 0:
+            # The model takes seconds on a CPU; stream callers get the picks with template
+            # reasons now, and the verified phrasing when it is ready (a no-op otherwise).
+            draft = [
+                {**raw, "reason": template_reason(rec), "reason_source": "template"}
+                for raw, rec in zip(state.get("ranked") or [], recs, strict=True)
+            ]
+            runtime.stream_writer({"draft": {"ranked": draft, "reply": self.compose(state, draft)}})
         messages = state.get("messages") or []
         request = message_text(messages[-1]) if messages else ""
         explanations = explain(
@@ -384,10 +397,7 @@ class ConversationNodes:
                 ]
             )
             return {"reply": reply, "messages": [AIMessage(reply)], "ranked": []}
-        lines = [self._intro(state)]
-        for n, rec in enumerate(ranked, 1):
-            lines.append(f"{n}. {rec['title']}: {rec.get('reason', '')}".rstrip(": "))
-        reply = "\n".join([*notes, *lines])
+        reply = self.compose(state, ranked)
         ids = [r["item_id"] for r in ranked]
         return {
             "reply": reply,
@@ -395,6 +405,13 @@ class ConversationNodes:
             "last_shown": ids,
             "shown": _unique([*(state.get("shown") or []), *ids]),
         }
+
+    def compose(self, state: ConversationState, ranked: list[dict[str, Any]]) -> str:
+        """The reply for ranked items: this turn's notes, the intro, one line per pick."""
+        lines = [*(state.get("notes") or []), self._intro(state)]
+        for n, rec in enumerate(ranked, 1):
+            lines.append(f"{n}. {rec['title']}: {rec.get('reason', '')}".rstrip(": "))
+        return "\n".join(lines)
 
     def _intro(self, state: ConversationState) -> str:
         constraints = state.get("constraints") or {}
@@ -411,7 +428,8 @@ class ConversationNodes:
                 else f"from {low} to {high}"
             )
         if constraints.get("people"):
-            parts.append("with " + " and ".join(constraints["people"]))
+            joiner = " or " if constraints.get("people_any") else " and "
+            parts.append("with " + joiner.join(constraints["people"]))
         if constraints.get("genres_exclude"):
             parts.append("no " + ", ".join(constraints["genres_exclude"]))
         if constraints.get("genres_prefer"):

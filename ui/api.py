@@ -14,7 +14,7 @@ import json
 import logging
 import uuid
 from collections.abc import AsyncIterator, Callable
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
@@ -75,6 +75,11 @@ class Item(BaseModel):
     score: float = Field(description="the ranking agent's final score (higher is better)")
     reason: str = Field(description="one-line reason built from the evidence")
     evidence: Evidence
+    reason_source: Literal["llm", "template"] = Field(
+        "template",
+        description="llm: the chat model phrased the reason and it passed the checks; "
+        "template: written by code from the evidence",
+    )
 
 
 class ChatRequest(BaseModel):
@@ -184,6 +189,10 @@ class AgentInfo(BaseModel):
     status: str
     last_round: int | None
     metrics: dict[str, Any] = Field(description="what the agent reported in the last round")
+    serving_round: int | None = Field(description="the round whose weights are served (best)")
+    serving_metrics: dict[str, Any] = Field(
+        description="what the agent reported in the served round"
+    )
 
 
 class RunInfo(BaseModel):
@@ -339,6 +348,7 @@ def _recommendation_item(rec: Any) -> dict[str, Any]:
             "title": rec.title,
             "score": rec.score,
             "reason": template_reason(rec),
+            "reason_source": "template",
             "evidence": rec.evidence.to_dict(),
         }
     )
@@ -413,26 +423,54 @@ def build_routers(service: Service, *, auth_token: str | None = None) -> list[AP
         response_class=StreamingResponse,
         responses={
             200: {
-                "description": 'Server-sent events: `token` (data `{"text"}`, a piece of '
-                'the reply), then one `items` (data `{"items": [...]}`), then `done` (data '
-                '`{"thread_id", "reply"}`).',
+                "description": "Server-sent events. With a chat model configured, `draft` first "
+                '(data `{"reply", "items"}`: the picks with template reasons, as soon as they '
+                'are ranked). Then `token` events (data `{"text"}`, pieces of the final reply, '
+                'with the model\'s verified phrasing), one `items` (data `{"items": [...]}`) '
+                'and `done` (data `{"thread_id", "reply"}`). A failure after the stream began '
+                'is an `error` event (data `{"error": {"type", "message"}}`).',
                 "content": {"text/event-stream": {}},
             }
         },
     )
     async def chat_stream(body: ChatRequest) -> StreamingResponse:
-        """The same turn as ``/chat``, streamed as SSE: ``token``... ``items`` ``done``.
+        """The same turn as ``/chat``, streamed as SSE: [``draft``] ``token``... ``items`` ``done``.
 
-        The turn is computed before the stream starts, so bad input still gets a JSON 4xx.
+        The first event is computed before the response starts, so bad input still gets a JSON
+        4xx; the draft arrives in tens of milliseconds while the chat model phrases the top pick.
         """
-        result = await run_in_threadpool(_chat, body)
+        thread_id = body.thread_id or f"api-{uuid.uuid4().hex}"
+        turns = await run_in_threadpool(
+            service.recommender.chat_stream, body.message, thread_id, body.user_id, k=body.k
+        )
+        first = await run_in_threadpool(next, turns, None)
 
         async def events() -> AsyncIterator[str]:
-            for token in stream_tokens(result["reply"]):
-                yield _sse("token", {"text": token})
-                await asyncio.sleep(0)
-            yield _sse("items", {"items": result["items"]})
-            yield _sse("done", {"thread_id": result["thread_id"], "reply": result["reply"]})
+            event = first
+            while event is not None:
+                kind, reply = event
+                if kind == "draft":
+                    yield _sse("draft", {"reply": reply.text, "items": _items(reply.items)})
+                else:
+                    for token in stream_tokens(reply.text):
+                        yield _sse("token", {"text": token})
+                        await asyncio.sleep(0)
+                    yield _sse("items", {"items": _items(reply.items)})
+                    yield _sse("done", {"thread_id": reply.thread_id, "reply": reply.text})
+                try:
+                    event = await run_in_threadpool(next, turns, None)
+                except Exception as exc:  # the response has begun: report in-band
+                    logger.exception("chat stream failed (thread %s)", thread_id)
+                    kind_name = (
+                        type(exc).__name__ if isinstance(exc, RecagentsError) else ("InternalError")
+                    )
+                    message = (
+                        str(exc)
+                        if isinstance(exc, RecagentsError)
+                        else ("unexpected server error; the details are in the server log")
+                    )
+                    yield _sse("error", {"error": {"type": kind_name, "message": message}})
+                    return
 
         return StreamingResponse(
             events(),

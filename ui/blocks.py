@@ -112,13 +112,31 @@ def build_blocks(service: Service) -> gr.Blocks:
         history.append({"role": "user", "content": fmt.escape_chat(message)})
         history.append({"role": "assistant", "content": "…"})
         yield (history, "", thread_id, gr.skip(), gr.skip(), *cards_skip())
+        reply = None
         try:
-            reply = service.recommender.chat(message, thread_id, user_id, k=MAX_CARDS)
+            for kind, reply in service.recommender.chat_stream(
+                message, thread_id, user_id, k=MAX_CARDS
+            ):
+                if kind == "draft":  # the picks now; the model's phrasing when it is ready
+                    draft_items = [jsonable(i.to_dict()) for i in reply.items]
+                    history[-1] = {
+                        "role": "assistant",
+                        "content": fmt.escape_chat(reply.text) + "\n\n" + fmt.DRAFT_NOTE,
+                    }
+                    yield (
+                        history,
+                        gr.skip(),
+                        thread_id,
+                        draft_items,
+                        gr.skip(),
+                        *cards_update(draft_items),
+                    )
         except Exception as exc:
             logger.exception("chat turn failed (thread %s)", thread_id)
             history[-1] = {"role": "assistant", "content": fmt.error_message(exc)}
             yield (history, gr.skip(), thread_id, gr.skip(), gr.skip(), *cards_skip())
             return
+        assert reply is not None  # chat_stream always ends with the final reply
         text = fmt.escape_chat(reply.text)
         for chunk in fmt.stream_chunks(text, MAX_UPDATES):
             history[-1] = {"role": "assistant", "content": chunk}

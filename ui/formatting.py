@@ -230,6 +230,10 @@ def profile_markdown(state: Mapping[str, Any], title_of: Any) -> str:
     return "  \n".join(lines)
 
 
+#: Shown under a draft reply while the chat model phrases the top pick.
+DRAFT_NOTE = "_✍️ phrasing the top pick…_"
+
+
 def format_metric(value: Any) -> str:
     """Four decimals for floats, as is otherwise."""
     if isinstance(value, float):
@@ -276,19 +280,28 @@ def rounds_table(report: Mapping[str, Any]) -> tuple[list[str], list[list[Any]]]
 
 
 def agents_table(agents: Sequence[Mapping[str, Any]]) -> tuple[list[str], list[list[Any]]]:
-    """Headers and rows of the agents' status (name, role, rounds trained, last metrics)."""
-    headers = ["agent", "role", "rounds trained", "status", "last round metrics"]
+    """Headers and rows of the agents' status: the served round next to its own metrics.
+
+    The served round is the best one on validation, which need not be the last one trained, so
+    both are shown with their round numbers rather than side by side without them.
+    """
+    headers = ["agent", "role", "status", "served round metrics", "last round metrics"]
+
+    def described(round_: Any, metrics: Mapping[str, Any] | None) -> str:
+        text = ", ".join(f"{k} {format_metric(v)}" for k, v in (metrics or {}).items())
+        if round_ is None:
+            return "—"
+        return f"round {round_}: {text or '—'}"
+
     rows = []
     for agent in agents:
-        metrics = agent.get("metrics") or {}
-        text = ", ".join(f"{k} {format_metric(v)}" for k, v in metrics.items()) or "—"
         rows.append(
             [
                 agent.get("name", ""),
                 agent.get("role", ""),
-                int(agent.get("rounds_trained", 0)),
                 agent.get("status", ""),
-                text,
+                described(agent.get("serving_round"), agent.get("serving_metrics")),
+                described(agent.get("last_round"), agent.get("metrics")),
             ]
         )
     return headers, rows

@@ -240,10 +240,24 @@ class Service:
         report = engine.report
         rounds = list(report.rounds)
         last = rounds[-1] if rounds else None
+        serving = next((r for r in rounds if r.round == report.best_round), last)
         agents = []
         for agent in engine.coordinator.agents:
             metrics = dict((last.agents if last else {}).get(agent.instance) or {})
+            serving_metrics = dict((serving.agents if serving else {}).get(agent.instance) or {})
+            # The served weights are the best round's, so ``rounds_trained`` counts up to it;
+            # the run may have gone on (and stopped on patience) after it.
             trained = int(getattr(agent, "rounds_trained", 0))
+            if serving is None or last is None:
+                status = "not trained"
+            else:
+                status = f"serving round {serving.round}" + (
+                    " (text seeds)" if serving.round == 0 else ""
+                )
+                if last.round != serving.round:
+                    status += (
+                        f"; trained to round {last.round}, no later round did better on validation"
+                    )
             agents.append(
                 {
                     "name": agent.instance,
@@ -253,14 +267,11 @@ class Service:
                     "consumes": list(getattr(agent, "consumes", ()) or ()),
                     "scores": bool(getattr(agent, "scores", False)),
                     "rounds_trained": trained,
-                    "status": (
-                        f"{trained} round{'s' if trained != 1 else ''} trained; "
-                        f"serving round {report.best_round}"
-                        if trained
-                        else "text seed only"
-                    ),
+                    "status": status,
                     "last_round": last.round if last else None,
                     "metrics": metrics,
+                    "serving_round": serving.round if serving else None,
+                    "serving_metrics": serving_metrics,
                 }
             )
         return jsonable(

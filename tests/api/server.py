@@ -53,7 +53,33 @@ def block_engine(max_rounds: int = 2) -> Any:
     return TrainedAgents(coordinator, coordinator.run(), context, 0.0)
 
 
-def block_recommender(home: Path, checkpointer: Any = None) -> Any:
+#: What :func:`phrasing_model` continues every opening with: passes every check of the reply.
+PHRASING = " it tells the same kind of story, with the same warmth."
+
+
+def phrasing_model(delay_s: float = 0.0) -> Any:
+    """A scripted chat model that continues the prefilled opening like the local SmolLM2.
+
+    ``delay_s`` stands in for the seconds a real model takes, so a test can see the draft
+    arrive before the phrasing.
+    """
+    import itertools
+
+    from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
+    from langchain_core.messages import AIMessage
+
+    class Phraser(GenericFakeChatModel):
+        supports_prefill: bool = True
+        delay: float = 0.0
+
+        def _generate(self, *args: Any, **kwargs: Any) -> Any:
+            time.sleep(self.delay)
+            return super()._generate(*args, **kwargs)
+
+    return Phraser(messages=itertools.repeat(AIMessage(PHRASING)), delay=delay_s)
+
+
+def block_recommender(home: Path, checkpointer: Any = None, chat_model: Any = None) -> Any:
     """A :class:`Recommender` over the block engine with in-memory threads."""
     from recagents.api import Recommender
     from recagents.config import Settings
@@ -61,6 +87,7 @@ def block_recommender(home: Path, checkpointer: Any = None) -> Any:
     return Recommender(
         block_engine(),
         Settings.load(home=home),
+        chat_model=chat_model,
         checkpointer=checkpointer if checkpointer is not None else InMemorySaver(),
     )
 

@@ -126,13 +126,20 @@ def test_learning_summary_tables_and_plot():
             {
                 "name": "item",
                 "role": "item",
-                "rounds_trained": 2,
                 "status": "ok",
+                "last_round": 3,
                 "metrics": {"loss": 0.5},
-            }
+                "serving_round": 2,
+                "serving_metrics": {"loss": 0.25},
+            },
+            {"name": "new", "role": "new", "status": "not trained"},
         ]
     )
-    assert rows == [["item", "item", 2, "ok", "loss 0.5000"]]
+    assert headers[-2:] == ["served round metrics", "last round metrics"]
+    assert rows == [
+        ["item", "item", "ok", "round 2: loss 0.2500", "round 3: loss 0.5000"],
+        ["new", "new", "not trained", "—", "—"],
+    ]
     figure = fmt.rounds_figure(REPORT)
     assert [line.get_label() for line in figure.axes[0].lines][:2] == [
         "valid ndcg@10",

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import httpx
 import pytest
 
 from tests.api.conftest import TOKEN
-from tests.api.server import block_of
+from tests.api.server import PHRASING, LiveServer, block_of, block_recommender, phrasing_model
 
 
 def _thread() -> str:
@@ -46,7 +48,8 @@ def test_chat_returns_reply_items_and_thread(http):
     assert body["reply"].startswith("Here are my picks")
     assert len(body["items"]) == 5
     for item in body["items"]:
-        assert set(item) == {"id", "title", "score", "reason", "evidence"}
+        assert set(item) == {"id", "title", "score", "reason", "evidence", "reason_source"}
+        assert item["reason_source"] == "template"  # this server phrases with templates
         assert block_of(item["id"]) == 1  # the right answer: the rest of Film 9's block
         assert isinstance(item["score"], float) and item["reason"]
         evidence = item["evidence"]
@@ -88,6 +91,50 @@ def test_chat_stream_is_server_sent_events(http):
     assert text == events[-1][1]["reply"]
     assert events[-1][1]["thread_id"] == thread
     assert all(block_of(i["id"]) == 0 for i in events[-2][1]["items"])
+
+
+def _events(raw: str) -> list[tuple[str, Any]]:
+    events = []
+    for block in raw.strip().split("\n\n"):
+        lines = dict(line.split(": ", 1) for line in block.splitlines())
+        events.append((lines["event"], json.loads(lines["data"])))
+    return events
+
+
+def test_chat_stream_sends_the_draft_before_the_model_phrasing(tmp_path):
+    from recagents.ui.app import create_app
+
+    model = phrasing_model(delay_s=1.0)
+    server = LiveServer(create_app(block_recommender(tmp_path, chat_model=model))).start()
+    try:
+        with (
+            httpx.Client(base_url=server.url, timeout=30) as client,
+            client.stream(
+                "POST", "/api/v1/chat/stream", json={"message": "I loved Film 1", "k": 3}
+            ) as response,
+        ):
+            assert response.status_code == 200
+            began = time.perf_counter()
+            arrivals, raw = [], ""
+            for piece in response.iter_text():
+                raw += piece
+                arrivals.append((time.perf_counter() - began, raw.count("event: ")))
+    finally:
+        server.stop()
+    events = _events(raw)
+    kinds = [kind for kind, _ in events]
+    assert kinds[0] == "draft" and kinds[-2:] == ["items", "done"]
+    assert set(kinds[1:-2]) == {"token"}
+    draft, items = events[0][1], events[-2][1]["items"]
+    assert [i["id"] for i in draft["items"]] == [i["id"] for i in items]
+    assert draft["items"][0]["reason_source"] == "template"
+    assert items[0]["reason_source"] == "llm" and items[0]["reason"].endswith(PHRASING.strip())
+    text = "".join(data["text"] for kind, data in events if kind == "token")
+    assert text == events[-1][1]["reply"] and PHRASING.strip() in text
+    # the draft was on the wire a model's delay before the rest of the stream
+    draft_at = next(t for t, count in arrivals if count >= 1)
+    rest_at = next(t for t, count in arrivals if count >= 2)
+    assert rest_at - draft_at >= 0.5, arrivals
 
 
 def test_feedback_reaches_the_next_turn(http):
@@ -146,8 +193,12 @@ def test_agents_report_roles_and_last_round(http):
     roles = [a["role"] for a in body["agents"]]
     assert roles == ["user_profile", "item", "ranking"]
     for agent in body["agents"]:
-        assert agent["rounds_trained"] == 2 and agent["last_round"] == 2
-        assert "loss" in agent["metrics"]
+        # Every round ties on the block catalog's validation (NDCG 1.0), so the first one, the
+        # text seeds, is the best: it is served, and the status says the run went on past it.
+        assert agent["last_round"] == 2 and agent["serving_round"] == 0
+        assert agent["rounds_trained"] == 0  # the served weights are round 0's
+        assert "loss" in agent["metrics"] and agent["serving_metrics"] == {"seed": True}
+        assert agent["status"].startswith("serving round 0 (text seeds); trained to round 2")
     assert body["run"]["rounds"] == 3 and "ndcg@10" in body["run"]["last_valid"]
     assert body["training"]["state"] == "idle"
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from tests.api.server import LiveServer, block_recommender, block_trainer
+from tests.api.server import LiveServer, block_recommender, block_trainer, phrasing_model
 
 CHROMIUM = os.environ.get("RECAGENTS_CHROMIUM", "/usr/bin/chromium")
 LAUNCH_ARGS = [
@@ -75,6 +75,18 @@ def ui_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     home = tmp_path_factory.mktemp("ui-home")
     saver = InMemorySaver()
     app = create_app(block_recommender(home, saver), trainer=block_trainer(home, saver))
+    server = LiveServer(app).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def phrasing_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """A server whose chat model takes 3 s to phrase the top pick, as the local one can."""
+    from recagents.ui.app import create_app
+
+    model = phrasing_model(delay_s=3.0)
+    app = create_app(block_recommender(tmp_path_factory.mktemp("phrase-home"), chat_model=model))
     server = LiveServer(app).start()
     yield server
     server.stop()

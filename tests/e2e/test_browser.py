@@ -130,6 +130,25 @@ def test_pick_a_user_start_over_and_search(ui_server, page):
     expect(page.locator("#search-results")).to_contain_text("Drama")
 
 
+def test_cards_come_first_and_the_model_phrasing_follows(phrasing_server, page):
+    from recagents.ui.formatting import DRAFT_NOTE
+    from tests.api.server import PHRASING
+
+    _open(page, phrasing_server.url)
+    _send(page, "I loved Film 9")
+    note = DRAFT_NOTE.strip("_")
+    # Within the model's 3 s: the picks with template reasons, and a note that more is coming.
+    expect(page.locator("#chat")).to_contain_text(note, timeout=2_500)
+    expect(page.locator("#card-4 .ra-card")).to_be_visible(timeout=2_500)
+    draft = _card_ids(page)
+    expect(page.locator("#card-0 .ra-reason")).not_to_contain_text(PHRASING.strip())
+    # Then the verified phrasing replaces the top reason, and the note goes.
+    expect(page.locator("#card-0 .ra-reason")).to_contain_text(PHRASING.strip())
+    expect(page.locator("#chat")).to_contain_text(PHRASING.strip())
+    expect(page.locator("#chat")).not_to_contain_text(note)
+    assert _card_ids(page) == draft  # same picks, same order
+
+
 def test_errors_reach_the_person_as_readable_messages(ui_server, page):
     _open(page, ui_server.url)
     _send(page, "   ")
@@ -146,6 +165,10 @@ def test_errors_reach_the_person_as_readable_messages(ui_server, page):
             return getattr(working, name)
 
         def chat(self, *args, **kwargs):
+            raise RuntimeError("the vector store went away")
+
+        def chat_stream(self, *args, **kwargs):  # fails once the turn is under way
+            yield from ()
             raise RuntimeError("the vector store went away")
 
     service.swap(Broken())
@@ -169,12 +192,12 @@ def test_learning_tab_shows_rounds_agents_and_trains(ui_server, page):
     agents = page.locator("#agents-table")
     for role in ("user_profile", "item", "ranking"):
         expect(agents).to_contain_text(role)
-    expect(agents).to_contain_text("2 rounds trained; serving round 0")
+    expect(agents).to_contain_text("serving round 0 (text seeds); trained to round 2")
 
     before = ui_server.app.state.service.recommender
     page.click("#train")
     expect(page.locator("#train-status")).to_contain_text("Training finished", timeout=40_000)
-    expect(agents).to_contain_text("1 round trained")  # the new run's agents now serve
+    expect(agents).to_contain_text("trained to round 1")  # the new run's agents now serve
     assert ui_server.app.state.service.recommender is not before
     page.get_by_role("tab", name="Chat").click()
     _send(page, "I loved Film 9")  # the swapped-in model answers

@@ -139,6 +139,8 @@ def test_api_argument_errors(rec):
         rec.chat("hi", thread_id="")
     with pytest.raises(ConfigError, match="unknown filter"):
         rec.recommend("u1", filters={"colour": "red"})
+    with pytest.raises(ConfigError, match="people_any must be true or false"):
+        rec.recommend("u1", filters={"people": ["A", "B"], "people_any": "yes"})
 
 
 def test_recommend_with_filters_and_cold_users(rec):
@@ -148,3 +150,32 @@ def test_recommend_with_filters_and_cold_users(rec):
     assert all(_block(r.item_id) == 2 for r in cold)
     years = rec.recommend("u1", k=5, filters={"year_from": 1992})
     assert all(_block(r.item_id) >= 2 for r in years)
+
+
+def test_stream_gives_a_template_draft_then_the_verified_phrasing(engine, tmp_path):
+    from tests.api.server import PHRASING, phrasing_model
+
+    rec = Recommender(
+        engine,
+        Settings.load(home=tmp_path),
+        chat_model=phrasing_model(),
+        checkpointer=InMemorySaver(),
+    )
+    events = list(rec.chat_stream("I loved Film 9", thread_id="s"))
+    assert [kind for kind, _ in events] == ["draft", "final"]
+    draft, final = events[0][1], events[1][1]
+    assert [i.id for i in draft.items] == [i.id for i in final.items]
+    assert all(_block(i.id) == 1 for i in draft.items)
+    assert all(i.reason_source == "template" for i in draft.items)
+    top = final.items[0]
+    assert top.reason_source == "llm" and top.reason.endswith(PHRASING.strip())
+    assert top.reason != draft.items[0].reason  # the draft held the template, not model text
+    assert [i.reason for i in draft.items[1:]] == [i.reason for i in final.items[1:]]
+    assert draft.text.splitlines()[0] == final.text.splitlines()[0]
+    assert rec.state("s")["shown"] == [i.id for i in final.items]  # one turn, stored once
+    # "why?" does not rank or phrase: no draft; a model-less recommender never drafts
+    assert [kind for kind, _ in rec.chat_stream("why?", thread_id="s")] == ["final"]
+    plain = Recommender(engine, Settings.load(home=tmp_path), checkpointer=InMemorySaver())
+    assert [kind for kind, _ in plain.chat_stream("I loved Film 9", thread_id="p")] == ["final"]
+    with pytest.raises(DataError):  # checked before anything runs or is yielded
+        rec.chat_stream("I loved Film 9", thread_id="s", k=0)

@@ -62,6 +62,22 @@ def test_people_and_references_to_shown_items(rec):
     assert why.text.startswith(f"I picked {more.items[0].title}")
 
 
+def _cast(rec, item_id):  # type: ignore[no-untyped-def]
+    return {name.strip() for name in str(_item(rec, item_id)["cast"]).split(",")}
+
+
+def test_people_joined_by_or_need_only_one_of_them(rec):
+    both = rec.chat("films with Al Pacino and Robert De Niro", thread_id="both", k=10)
+    assert both.items
+    for item in both.items:
+        assert {"Al Pacino", "Robert De Niro"} <= _cast(rec, item.id)
+    either = rec.chat("films with Al Pacino or Robert De Niro", thread_id="either", k=10)
+    casts = [_cast(rec, i.id) for i in either.items]
+    assert casts and all(c & {"Al Pacino", "Robert De Niro"} for c in casts)
+    assert len(casts) > len(both.items)  # "or" widens what "and" allows
+    assert "Al Pacino or Robert De Niro" in either.text
+
+
 def test_unknown_title_gets_closest_matches_and_known_user_history(rec):
     reply = rec.chat("I loved Zorblax Returns", thread_id="u", user_id="1")
     assert "I don't know" in reply.text and "Did you mean" in reply.text

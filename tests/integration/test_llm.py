@@ -276,6 +276,19 @@ def test_local_model_generates_text(local_model: llm.LocalChatModel) -> None:
 
 
 @pytest.mark.slow
+def test_generation_stops_after_the_first_finished_sentence(
+    local_model: llm.LocalChatModel,
+) -> None:
+    prompt = [HumanMessage("Describe Fargo (1996) in three sentences.")]
+    free = local_model.invoke(prompt, max_new_tokens=60, max_sentences=None)
+    one = local_model.invoke(prompt, max_new_tokens=60)  # the default: one sentence
+    assert len(llm._SENTENCE_END.findall(free.text)) >= 2  # the model does go on when let
+    assert len(llm._SENTENCE_END.findall(one.text)) == 1
+    assert one.usage_metadata["output_tokens"] < free.usage_metadata["output_tokens"]
+    assert free.text.startswith(one.text.rstrip())  # same greedy path, cut at the sentence end
+
+
+@pytest.mark.slow
 def test_real_model_explanations_never_leak_unverified_titles(
     local_model: llm.LocalChatModel,
 ) -> None:

@@ -209,10 +209,13 @@ def test_a_role_from_outside_the_package_joins_the_rounds(monkeypatch):
         patience=2,
         progress=False,
     )
-    coordinator.run()
+    report = coordinator.run()
     scout = next(a for a in coordinator.agents if isinstance(a, PopularityScout))
-    assert scout.rounds_trained == 2
-    assert scout.seen_peers[0] == {USER, ITEM, "item_bias"}  # read its peers from the store
+    trained_in = [r.round for r in report.rounds if "items" in r.agents["popularity_scout"]]
+    assert trained_in == [1, 2]
+    assert scout.rounds_trained == report.best_round  # restored with the others to the best
+    peers = report.rounds[1].agents["popularity_scout"]["peers"]
+    assert peers == sorted({USER, ITEM, "item_bias"})  # read its peers from the store
     assert coordinator.report.rounds[1].agents["popularity_scout"]["items"] == context.n_items
 
 
@@ -346,3 +349,35 @@ def test_the_shipped_diversity_role_reorders_without_losing_items(tmp_path):
     b = diverse.chat("I loved Film 9 and Film 20", thread_id="x", k=6)
     assert {i.id for i in a.items} == {i.id for i in b.items}
     assert "moved" in diverse.state("x")["role_outputs"]["diversity"]
+
+
+@pytest.mark.parametrize("with_run_dir", [False, True])
+def test_the_best_round_is_what_serves_with_or_without_a_run_folder(tmp_path, with_run_dir):
+    """Round 1 validates best and round 2 worse: round 1's weights must serve either way."""
+    context = block_context()
+    store = InMemoryStore()
+    coordinator = Coordinator(
+        context,
+        store,
+        namespace="best",
+        registry=_registry(),
+        run_dir=tmp_path / "run" if with_run_dir else None,
+        max_rounds=2,
+        patience=5,
+        progress=False,
+    )
+    real_validate = coordinator.validate
+    fake_ndcg = iter([0.5, 0.9, 0.4])
+
+    def validate() -> dict[str, float]:
+        return {**real_validate(), "ndcg@10": next(fake_ndcg)}
+
+    coordinator.validate = validate  # type: ignore[method-assign]
+    report = coordinator.run()
+    assert report.best_round == 1 and report.rounds[-1].round == 2
+    item = next(a for a in coordinator.agents if a.name == "item")
+    _, round1, _ = store.get(collection_name("best", ITEM, 1))
+    _, round2, _ = store.get(collection_name("best", ITEM, 2))
+    assert not np.allclose(round1, round2, atol=1e-4)  # the rounds differ: the check can fail
+    assert np.allclose(item.vectors(), round1, atol=1e-5)
+    assert all(agent.rounds_trained == 1 for agent in coordinator.agents)

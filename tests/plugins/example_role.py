@@ -28,7 +28,8 @@ class PopularityScout(Agent):
         self.seen_peers.append(set(peers))
         self.counts = np.asarray(context.fit.sum(axis=0), dtype=np.float32).ravel()
         self.rounds_trained += 1
-        return {"loss": 0.0, "items": int((self.counts > 0).sum())}
+        # What it read from the store goes in the round's metrics: they outlive a restore.
+        return {"loss": 0.0, "items": int((self.counts > 0).sum()), "peers": sorted(peers)}
 
     def converse(self, ranked: list[dict], state: Mapping) -> dict:
         """Takes part in each chat turn: flags the most popular of the picks."""

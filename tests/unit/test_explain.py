@@ -384,6 +384,7 @@ def test_verify_titles_with_a_catalog_matcher() -> None:
         ("Fargo (1996) won an Oscar for its crackling script.", "evidence does not hold"),
         ("Fargo (1996) is a crime film starring Michael Caine.", "Michael Caine"),
         ("Fargo (1996) is a crime film, just like Heat (1995).", "Heat (1995)"),
+        ("You will enjoy Fargo (1996) because it is a dark comedy that never fails", "unfinished"),
     ],
 )
 def test_check_reply_rejects(reply: str, reason: str) -> None:
@@ -473,8 +474,10 @@ def test_importing_explain_and_llm_does_not_import_torch() -> None:
 def test_allowed_titles_with_nested_parentheses_are_not_flagged():
     from recagents.explain import verify_titles
 
-    text = ("Because you liked Queen Margot (Reine Margot, La) (1994) and Priest (1994); "
-            "it shares Drama.")
+    text = (
+        "Because you liked Queen Margot (Reine Margot, La) (1994) and Priest (1994); "
+        "it shares Drama."
+    )
     allowed = ["Queen Margot (Reine Margot, La) (1994)", "Priest (1994)", "Kolya (1996)"]
     assert verify_titles(text, allowed) == []
     assert verify_titles(text + " Also Titanic (1997).", allowed) == ["Titanic (1997)"]

@@ -318,6 +318,16 @@ def test_parse_years(text, expected):
                 "genres_exclude": ["Romance"],
             },
         ),
+        (
+            "with Al Pacino or Robert De Niro",
+            [],
+            {"people": ["Al Pacino", "Robert De Niro"], "people_any": True},
+        ),
+        (
+            "with Al Pacino and Robert De Niro",
+            [],
+            {"people": ["Al Pacino", "Robert De Niro"]},  # both required: people_any stays off
+        ),
         ('I said "no horror"', [], {"genres_exclude": ["Horror"]}),  # quoted plain words
         ('anything with "Tom Hanks"', [], {"people": ["Tom Hanks"]}),  # quoted name
         ("nothing scary or romantic", [], {"genres_exclude": ["Horror", "Romance"]}),
@@ -506,6 +516,7 @@ def test_intent_schema_is_the_llm_turn_model():
         "year_from",
         "year_to",
         "people",
+        "people_any",
         "action",
         "why_ref",
     } == set(properties)
