@@ -179,3 +179,38 @@ def test_stream_gives_a_template_draft_then_the_verified_phrasing(engine, tmp_pa
     assert [kind for kind, _ in plain.chat_stream("I loved Film 9", thread_id="p")] == ["final"]
     with pytest.raises(DataError):  # checked before anything runs or is yielded
         rec.chat_stream("I loved Film 9", thread_id="s", k=0)
+
+
+def test_langgraph_json_factory_takes_only_a_config_and_loads_agents_once(
+    engine, tmp_path, monkeypatch
+):
+    """`langgraph dev` rejects factories with other parameters and calls them once per run."""
+    import json
+    import typing
+    from pathlib import Path
+
+    from langchain_core.messages import HumanMessage
+    from langchain_core.runnables import RunnableConfig
+
+    import recagents.graph.app as app
+
+    spec = json.loads((Path(__file__).parents[2] / "langgraph.json").read_text())
+    assert spec["graphs"]["recagents"] == "./graph/app.py:make_graph"
+    hints = typing.get_type_hints(app.make_graph)
+    assert {k: v for k, v in hints.items() if k != "return"} == {"config": RunnableConfig}
+
+    loads = []
+    deps = Recommender(engine, Settings.load(home=tmp_path)).deps
+
+    def load(settings, checkpointer):  # type: ignore[no-untyped-def]
+        loads.append(checkpointer)
+        return type("Loaded", (), {"deps": deps})()
+
+    monkeypatch.setattr(Recommender, "load", staticmethod(load))
+    monkeypatch.setattr(app, "_DEPS", {})
+    first = app.make_graph({"configurable": {"thread_id": "a"}})
+    second = app.make_graph({"configurable": {"thread_id": "b"}})
+    assert loads == ["memory"]  # the agents load once per process
+    assert first.checkpointer is None and second.checkpointer is None  # the server brings one
+    out = first.invoke({"messages": [HumanMessage("I loved Film 9")]})
+    assert out["ranked"] and all(_block(r["item_id"]) == 1 for r in out["ranked"])
