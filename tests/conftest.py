@@ -70,6 +70,40 @@ def ml100k_engine(ml100k, tmp_path_factory, torch_one_thread):  # type: ignore[n
 
     home = tmp_path_factory.mktemp("ml100k-home")
     settings = Settings.load(home=home)
-    return train_agents(
+    # The ~2,600 ML-100K texts take ~45 s to encode. Their embeddings are kept between runs in
+    # pytest's cache folder (keyed by model and text, like any text cache), so a warm `make
+    # test` skips that; a clean clone encodes them for real. The encoder itself is tested on
+    # cold caches in tests/integration/test_encoder.py.
+    kept = _kept_text_cache()
+    mine = settings.cache_dir / "text-embeddings.sqlite"
+    if kept.exists():
+        _copy_sqlite(kept, mine)
+    engine = train_agents(
         rs_split(ml100k, settings.seed), settings, max_rounds=1, patience=1, progress=False
     )
+    if mine.exists():
+        _copy_sqlite(mine, kept)
+    return engine
+
+
+def _kept_text_cache() -> Path:
+    return (
+        Path(__file__).resolve().parents[1]
+        / ".pytest_cache"
+        / "recagents"
+        / ("text-embeddings.sqlite")
+    )
+
+
+def _copy_sqlite(source: Path, target: Path) -> None:
+    """Copy a SQLite database with its backup API (safe while it is open), atomically."""
+    import sqlite3
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = target.with_name(target.name + ".tmp")
+    staging.unlink(missing_ok=True)
+    with sqlite3.connect(str(source)) as src, sqlite3.connect(str(staging)) as dst:
+        src.backup(dst)
+    src.close()
+    dst.close()
+    staging.replace(target)
