@@ -58,6 +58,7 @@ def create_app(
         raise ConfigError("the access token is empty: set RECAGENTS_API_TOKEN to a secret")
     from fastapi_offline import FastAPIOffline
 
+    _import_pyplot_once()
     service = Service(recommender, trainer)
     # Swagger UI (/docs) and ReDoc from files in the package: FastAPI's default pages load them
     # from a CDN and would be blank offline.
@@ -94,3 +95,16 @@ def create_app(
         css=CARD_CSS,
     )
     return app
+
+
+def _import_pyplot_once() -> None:
+    """Import matplotlib.pyplot here, before the server takes requests.
+
+    Gradio switches matplotlib's backend around every event, which imports pyplot on first use;
+    two first events at once (a page load fires several) then import it in two threads, and one
+    fails with "partially initialized module 'matplotlib.pyplot'": the page showed "Error".
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot  # noqa: F401

@@ -95,3 +95,31 @@ def test_importing_the_package_does_not_import_gradio():
     )
     root = Path(__file__).resolve().parents[2]
     subprocess.run([sys.executable, "-c", code], check=True, cwd=root, timeout=120)
+
+
+def test_the_app_imports_pyplot_before_gradio_events_race_to(tmp_path):
+    """Two first Gradio events at once used to import pyplot in two threads; one failed."""
+    code = f"""
+import sys, threading
+from tests.api.server import block_recommender
+from recagents.ui.app import create_app
+create_app(block_recommender({str(tmp_path)!r}))
+assert "matplotlib.pyplot" in sys.modules, "pyplot is left to the first events"
+from gradio.utils import MatplotlibBackendMananger
+errors = []
+def event():
+    try:
+        with MatplotlibBackendMananger():
+            pass
+    except Exception as exc:
+        errors.append(exc)
+threads = [threading.Thread(target=event) for _ in range(8)]
+for t in threads: t.start()
+for t in threads: t.join()
+assert not errors, errors
+"""
+    root = Path(__file__).resolve().parents[2]
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=root, timeout=240, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
