@@ -409,8 +409,11 @@ class ConversationNodes:
     def compose(self, state: ConversationState, ranked: list[dict[str, Any]]) -> str:
         """The reply for ranked items: this turn's notes, the intro, one line per pick."""
         lines = [*(state.get("notes") or []), self._intro(state)]
+        from recagents.explain import display_title
+
         for n, rec in enumerate(ranked, 1):
-            lines.append(f"{n}. {rec['title']}: {rec.get('reason', '')}".rstrip(": "))
+            title = display_title(rec["title"])  # "The English Patient", not "English Patient, The"
+            lines.append(f"{n}. {title}: {rec.get('reason', '')}".rstrip(": "))
         return "\n".join(lines)
 
     def _intro(self, state: ConversationState) -> str:
@@ -486,8 +489,10 @@ def recommendation_from_dict(data: dict[str, Any]) -> Recommendation:
 def why_text(rec: dict[str, Any]) -> str:
     """A full answer to "why this one?" from the evidence."""
     evidence = rec.get("evidence") or {}
-    parts = [f"I picked {rec['title']}"]
-    because = [c["title"] for c in evidence.get("because_of", [])]
+    from recagents.explain import display_title
+
+    parts = [f"I picked {display_title(rec['title'])}"]
+    because = [display_title(c["title"]) for c in evidence.get("because_of", [])]
     if because:
         parts.append(
             "because people who liked " + ", ".join(because) + " also liked it, and you liked those"

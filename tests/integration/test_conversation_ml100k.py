@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from langgraph.checkpoint.memory import InMemorySaver
 
 from recagents.api import Recommender, open_checkpointer
 from recagents.config import Settings
+from recagents.explain import display_title
 
 # The first test pays for encoding and training ML-100K once (about a minute on 2 idle cores).
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
@@ -59,7 +62,20 @@ def test_people_and_references_to_shown_items(rec):
     assert rec.state("p")["anchors"] == [second]
     assert second not in {i.id for i in more.items}
     why = rec.chat("why did you pick that?", thread_id="p")
-    assert why.text.startswith(f"I picked {more.items[0].title}")
+    assert why.text.startswith(f"I picked {display_title(more.items[0].title)}")
+
+
+def test_replies_write_titles_as_prose(rec):
+    """The catalog spells "Usual Suspects, The (1995)"; a person reads "The Usual Suspects"."""
+    why = rec.chat("why The Usual Suspects?", thread_id="prose", user_id="1")
+    assert why.text.startswith("I picked The Usual Suspects (1995)"), why.text
+    from recagents.graph.nodes import ConversationNodes
+
+    ranked = [{"title": "Usual Suspects, The (1995)", "reason": "it is twisty."}]
+    text = ConversationNodes(rec.deps).compose({}, ranked)
+    assert text.splitlines()[-1] == "1. The Usual Suspects (1995): it is twisty."
+    picks = rec.chat("something like The Usual Suspects, from the 90s", thread_id="prose2", k=10)
+    assert picks.items and not re.search(r", (The|A|An) \(\d{4}\)", picks.text), picks.text
 
 
 def _cast(rec, item_id):  # type: ignore[no-untyped-def]
