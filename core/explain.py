@@ -532,8 +532,12 @@ def _instruction_ngrams(n: int = 5) -> set[tuple[str, ...]]:
     return grams
 
 
-def _sentences(text: str) -> list[str]:
-    """Split prose into sentences without breaking ``E.T.`` or ``Mr. Pink``."""
+def split_sentences(text: str) -> list[str]:
+    """Split prose into sentences without breaking ``E.T.`` or ``Mr. Pink``.
+
+    The local model's stopping rule uses it too, so a reply is cut where the checks count a
+    sentence, not at every full stop.
+    """
     return [part for part in _SENTENCE_END.split(text) if part]
 
 
@@ -550,7 +554,7 @@ def tidy_reply(text: str) -> str:
     quotes = '"\u201c\u201d'
     if sum(text.count(q) for q in quotes) == 1:  # a stray quote left by the model at either end
         text = text.strip(quotes).strip()
-    sentences = _sentences(text)
+    sentences = split_sentences(text)
     if len(sentences) > 1 and sentences[-1][-1] not in ".!?\"'\u201d)":
         sentences = sentences[:-1]
     return " ".join(sentences[:MAX_SENTENCES])

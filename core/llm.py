@@ -22,7 +22,6 @@ import importlib.util
 import json
 import logging
 import os
-import re
 import shutil
 import tempfile
 import threading
@@ -225,6 +224,9 @@ class LocalChatModel(BaseChatModel):
         text = self._tokenizer.decode(new_tokens, skip_special_tokens=True)
         text = text.rstrip() if prefill else text.strip()
         finish = "length" if len(new_tokens) >= max_new_tokens else "stop"
+        if max_sentences:
+            text, cut = _first_sentences(text, int(max_sentences))
+            finish = "stop" if cut else finish
         for marker in stop or []:
             if marker and marker in text:
                 text = text[: text.index(marker)].rstrip()
@@ -247,15 +249,29 @@ class LocalChatModel(BaseChatModel):
         return ChatResult(generations=[ChatGeneration(message=message)])
 
 
-#: A sentence ends at ., ! or ? (closing quotes or brackets allowed) or at a line break.
-_SENTENCE_END = re.compile(r"[.!?][\"'\u201d)]*(?=\s|$)|\n")
+def _first_sentences(text: str, count: int) -> tuple[str, bool]:
+    """The first ``count`` sentences of ``text`` (its leading space kept), and whether more began.
+
+    Sentences are split as the explanation checks split them
+    (:func:`recagents.explain.split_sentences`: "E.T." or "Dr. Strangelove" end none), so a
+    sentence counts as finished once the next one starts; a line break ends the reply too.
+    """
+    from recagents.explain import split_sentences
+
+    body = text.lstrip()
+    lead = text[: len(text) - len(body)]
+    line, newline, _ = body.partition("\n")
+    parts = split_sentences(line)
+    more = len(parts) > count or bool(newline and line.strip())
+    return lead + " ".join(parts[:count]), more
 
 
 class _SentenceStop:
-    """Stops generation once the new text holds ``count`` finished sentences.
+    """Stops generation once a sentence past the first ``count`` has begun.
 
-    A transformers ``StoppingCriteria`` (duck-typed: ``generate`` only calls it). Decoding the
-    few new tokens at each step costs microseconds next to a forward pass.
+    A transformers ``StoppingCriteria`` (duck-typed: ``generate`` only calls it). It costs one
+    token past the last full stop, which :func:`_first_sentences` then trims. Decoding the few new
+    tokens at each step costs microseconds next to a forward pass.
     """
 
     def __init__(self, tokenizer: Any, prompt_len: int, count: int) -> None:
@@ -265,7 +281,7 @@ class _SentenceStop:
         import torch
 
         text = self.tokenizer.decode(input_ids[0, self.prompt_len :], skip_special_tokens=True)
-        done = len(_SENTENCE_END.findall(text.strip())) >= self.count
+        done = _first_sentences(text, self.count)[1]
         return torch.full((input_ids.shape[0],), done, dtype=torch.bool)
 
 
