@@ -15,10 +15,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import statistics
 import sys
-import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -46,37 +44,6 @@ TURNS = (
     "any comedies?",
     "more please",
 )
-
-
-class Server:
-    """uvicorn in a background thread on a free loopback port."""
-
-    def __init__(self, app: Any) -> None:
-        import uvicorn
-
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
-        self.server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
-        self.thread = threading.Thread(
-            target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True
-        )
-
-    def __enter__(self) -> Server:
-        self.thread.start()
-        for _ in range(600):
-            try:
-                if httpx.get(f"{self.url}/api/v1/health", timeout=2).status_code == 200:
-                    return self
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
-        raise RuntimeError("server did not start")
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(15)
-        self.sock.close()
 
 
 def conversation(
@@ -180,6 +147,7 @@ def main() -> int:
 
     from recagents.api import Recommender
     from recagents.config import Settings
+    from recagents.server import BackgroundServer
     from recagents.ui.app import create_app
 
     settings = Settings.load(home=args.home)
@@ -195,7 +163,7 @@ def main() -> int:
     for anchor in anchors:  # the title as the parser knows it best: "Heat (1995)"
         anchor["title"] = service.display_title(anchor["id"])
     users = service.users(args.conversations)
-    with Server(app) as server:
+    with BackgroundServer(app) as server:
         with httpx.Client(base_url=server.url, timeout=120) as client:  # warm-up, not measured
             client.post("/api/v1/chat", json={"message": "I loved Heat", "thread_id": "warm"})
         one = run(

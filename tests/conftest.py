@@ -87,23 +87,17 @@ def ml100k_engine(ml100k, tmp_path_factory, torch_one_thread):  # type: ignore[n
 
 
 def _kept_text_cache() -> Path:
-    return (
-        Path(__file__).resolve().parents[1]
-        / ".pytest_cache"
-        / "recagents"
-        / ("text-embeddings.sqlite")
-    )
+    return Path(__file__).resolve().parents[1] / ".pytest_cache/recagents/text-embeddings.sqlite"
 
 
 def _copy_sqlite(source: Path, target: Path) -> None:
     """Copy a SQLite database with its backup API (safe while it is open), atomically."""
     import sqlite3
+    from contextlib import closing
 
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = target.with_name(target.name + ".tmp")
     staging.unlink(missing_ok=True)
-    with sqlite3.connect(str(source)) as src, sqlite3.connect(str(staging)) as dst:
+    with closing(sqlite3.connect(source)) as src, closing(sqlite3.connect(staging)) as dst:
         src.backup(dst)
-    src.close()
-    dst.close()
     staging.replace(target)

@@ -277,6 +277,17 @@ def error_response(
     return JSONResponse(jsonable(body), status_code=status, headers=headers)
 
 
+#: What a caller learns of a bug; the traceback goes to the server log.
+INTERNAL_MESSAGE = "unexpected server error; the details are in the server log"
+
+
+def error_body(exc: Exception) -> dict[str, Any]:
+    """The API's error shape for ``exc``: the package's errors say what is wrong, bugs do not."""
+    if isinstance(exc, RecagentsError):
+        return {"error": {"type": type(exc).__name__, "message": str(exc)}}
+    return {"error": {"type": "InternalError", "message": INTERNAL_MESSAGE}}
+
+
 def status_of(exc: RecagentsError) -> int:
     """HTTP status for an error of the package's tree."""
     if isinstance(exc, UnknownEntityError):
@@ -301,7 +312,7 @@ def install_error_handlers(app: FastAPI) -> None:
         status = status_of(exc)
         if status >= 500:
             logger.error("%s on %s: %s", type(exc).__name__, request.url.path, exc)
-        return error_response(status, type(exc).__name__, str(exc))
+        return JSONResponse(jsonable(error_body(exc)), status_code=status)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -327,9 +338,7 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         logger.exception("unexpected error on %s", request.url.path)
-        return error_response(
-            500, "InternalError", "unexpected server error; the details are in the server log"
-        )
+        return JSONResponse(error_body(exc), status_code=500)
 
 
 # -- the router ---------------------------------------------------------------------------------
@@ -461,15 +470,7 @@ def build_routers(service: Service, *, auth_token: str | None = None) -> list[AP
                     event = await run_in_threadpool(next, turns, None)
                 except Exception as exc:  # the response has begun: report in-band
                     logger.exception("chat stream failed (thread %s)", thread_id)
-                    kind_name = (
-                        type(exc).__name__ if isinstance(exc, RecagentsError) else ("InternalError")
-                    )
-                    message = (
-                        str(exc)
-                        if isinstance(exc, RecagentsError)
-                        else ("unexpected server error; the details are in the server log")
-                    )
-                    yield _sse("error", {"error": {"type": kind_name, "message": message}})
+                    yield _sse("error", error_body(exc))
                     return
 
         return StreamingResponse(

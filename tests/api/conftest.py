@@ -18,9 +18,8 @@ def api_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]
     from recagents.ui.app import create_app
 
     app = create_app(block_recommender(tmp_path_factory.mktemp("api-home")))
-    server = LiveServer(app).start()
-    yield server
-    server.stop()
+    with LiveServer(app) as server:
+        yield server
 
 
 @pytest.fixture(scope="session")
@@ -29,9 +28,8 @@ def auth_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer
     from recagents.ui.app import create_app
 
     app = create_app(block_recommender(tmp_path_factory.mktemp("auth-home")), auth_token=TOKEN)
-    server = LiveServer(app).start()
-    yield server
-    server.stop()
+    with LiveServer(app) as server:
+        yield server
 
 
 @pytest.fixture

@@ -8,15 +8,14 @@ genres by block of 8: Drama, Comedy, Horror, Western), so every test knows the r
 from __future__ import annotations
 
 import functools
-import socket
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import httpx
 from langgraph.checkpoint.memory import InMemorySaver
+
+from recagents.server import BackgroundServer as LiveServer  # noqa: F401  (the tests' name)
 
 BLOCK_GENRES = ("Drama", "Comedy", "Horror", "Western")
 
@@ -105,41 +104,3 @@ def block_trainer(home: Path, checkpointer: Any) -> Callable[[Callable[[float, s
         return Recommender(engine, Settings.load(home=home), checkpointer=checkpointer)
 
     return train
-
-
-class LiveServer:
-    """uvicorn serving ``app`` in a background thread on a free 127.0.0.1 port."""
-
-    def __init__(self, app: Any) -> None:
-        import uvicorn
-
-        self.app = app
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind(("127.0.0.1", 0))
-        self.port = self.sock.getsockname()[1]
-        self.url = f"http://127.0.0.1:{self.port}"
-        config = uvicorn.Config(app, log_level="warning", lifespan="on", ws="none")
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(
-            target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True
-        )
-
-    def start(self, timeout: float = 60.0) -> LiveServer:
-        """Start and wait until ``/api/v1/health`` answers."""
-        self.thread.start()
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{self.url}/api/v1/health", timeout=2).status_code == 200:
-                    return self
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
-        raise RuntimeError(f"server on {self.url} did not start in {timeout} s")
-
-    def stop(self) -> None:
-        """Ask uvicorn to exit and wait for its thread."""
-        self.server.should_exit = True
-        self.thread.join(15)
-        self.sock.close()

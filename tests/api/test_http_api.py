@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
+from recagents.errors import DataError
 from tests.api.conftest import TOKEN
 from tests.api.server import PHRASING, LiveServer, block_of, block_recommender, phrasing_model
 
@@ -105,22 +106,19 @@ def test_chat_stream_sends_the_draft_before_the_model_phrasing(tmp_path):
     from recagents.ui.app import create_app
 
     model = phrasing_model(delay_s=1.0)
-    server = LiveServer(create_app(block_recommender(tmp_path, chat_model=model))).start()
-    try:
-        with (
-            httpx.Client(base_url=server.url, timeout=30) as client,
-            client.stream(
-                "POST", "/api/v1/chat/stream", json={"message": "I loved Film 1", "k": 3}
-            ) as response,
-        ):
-            assert response.status_code == 200
-            began = time.perf_counter()
-            arrivals, raw = [], ""
-            for piece in response.iter_text():
-                raw += piece
-                arrivals.append((time.perf_counter() - began, raw.count("event: ")))
-    finally:
-        server.stop()
+    with (
+        LiveServer(create_app(block_recommender(tmp_path, chat_model=model))) as server,
+        httpx.Client(base_url=server.url, timeout=30) as client,
+        client.stream(
+            "POST", "/api/v1/chat/stream", json={"message": "I loved Film 1", "k": 3}
+        ) as response,
+    ):
+        assert response.status_code == 200
+        began = time.perf_counter()
+        arrivals, raw = [], ""
+        for piece in response.iter_text():
+            raw += piece
+            arrivals.append((time.perf_counter() - began, raw.count("event: ")))
     events = _events(raw)
     kinds = [kind for kind, _ in events]
     assert kinds[0] == "draft" and kinds[-2:] == ["items", "done"]
@@ -135,6 +133,41 @@ def test_chat_stream_sends_the_draft_before_the_model_phrasing(tmp_path):
     draft_at = next(t for t, count in arrivals if count >= 1)
     rest_at = next(t for t, count in arrivals if count >= 2)
     assert rest_at - draft_at >= 0.5, arrivals
+
+
+@pytest.mark.parametrize(
+    ("failure", "kind", "message"),
+    [
+        (RuntimeError("secret internals"), "InternalError", "unexpected server error"),
+        (DataError("the catalog changed under this thread"), "DataError", "catalog changed"),
+    ],
+)
+def test_a_failure_after_the_stream_began_is_an_error_event(
+    api_server, http, failure, kind, message
+):
+    service = api_server.app.state.service
+    working = service.recommender
+
+    class FailsMidStream:
+        def __getattr__(self, name):  # type: ignore[no-untyped-def]
+            return getattr(working, name)
+
+        def chat_stream(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+            _, draft = next(working.chat_stream(*args, **kwargs))
+            yield "draft", draft
+            raise failure
+
+    service.swap(FailsMidStream())
+    try:
+        response = http.post("/api/v1/chat/stream", json={"message": "I loved Film 1"})
+    finally:
+        service.swap(working)
+    assert response.status_code == 200  # the stream had begun: the failure comes in-band
+    events = _events(response.text)
+    assert [kind for kind, _ in events] == ["draft", "error"]
+    error = events[1][1]["error"]
+    assert error["type"] == kind and message in error["message"]
+    assert "secret" not in error["message"]
 
 
 def test_feedback_reaches_the_next_turn(http):

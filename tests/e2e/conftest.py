@@ -75,9 +75,8 @@ def ui_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     home = tmp_path_factory.mktemp("ui-home")
     saver = InMemorySaver()
     app = create_app(block_recommender(home, saver), trainer=block_trainer(home, saver))
-    server = LiveServer(app).start()
-    yield server
-    server.stop()
+    with LiveServer(app) as server:
+        yield server
 
 
 @pytest.fixture(scope="session")
@@ -87,9 +86,8 @@ def phrasing_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveSe
 
     model = phrasing_model(delay_s=3.0)
     app = create_app(block_recommender(tmp_path_factory.mktemp("phrase-home"), chat_model=model))
-    server = LiveServer(app).start()
-    yield server
-    server.stop()
+    with LiveServer(app) as server:
+        yield server
 
 
 @pytest.fixture(scope="session")
@@ -98,9 +96,8 @@ def login_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServe
     from recagents.ui.app import create_app
 
     app = create_app(block_recommender(tmp_path_factory.mktemp("login-home")), auth_token=TOKEN)
-    server = LiveServer(app).start()
-    yield server
-    server.stop()
+    with LiveServer(app) as server:
+        yield server
 
 
 @pytest.fixture
