@@ -37,6 +37,7 @@ test: $(VENV)/.installed-dev
 lint: $(VENV)/.installed-dev
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(PY) -m tests.support.layers
 
 bench: $(VENV)/.installed-dev
 	$(OFFLINE) $(PY) bench/accuracy.py

@@ -14,7 +14,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol, runtime_checkable
 
 import numpy as np
 import pandas as pd
@@ -101,6 +101,24 @@ class AgentConfig:
             "batch_size": self.batch_size,
             **self.options,
         }
+
+
+@runtime_checkable
+class ConversingRole(Protocol):
+    """A role that takes part in each conversation turn, after the ranking agent.
+
+    ``converse`` receives the turn's ranked items (dicts with ``item_id``, ``title``, ``score``,
+    ``evidence``) and the conversation state; it returns extras for ``role_outputs`` and may
+    return a reordered ``ranked`` list (the same items: it must not invent any).
+    """
+
+    name: str
+
+    def converse(
+        self, ranked: list[dict[str, Any]], state: Mapping[str, Any]
+    ) -> dict[str, Any]:  # pragma: no cover - protocol
+        """Extras for this turn (and optionally ``ranked``, reordered)."""
+        ...
 
 
 class Agent(ABC):

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 import shutil
 import time
 from collections.abc import Mapping, Sequence
@@ -30,9 +29,10 @@ from recagents.agents.base import ITEM, USER, Agent, AgentConfig, TrainContext
 from recagents.agents.registry import AgentRegistry
 from recagents.agents.registry import registry as default_registry
 from recagents.agents.towers import ItemAgent, UserProfileAgent, seed_user_vectors, tower_scores
-from recagents.errors import ConfigError, DataError
-from recagents.evaluation import evaluate_ranking
-from recagents.vectorstore.base import EmbeddingStore, collection_name, latest_version
+from recagents.errors import ConfigError
+from recagents.eval.metrics import evaluate_ranking
+from recagents.vectorstore.base import EmbeddingStore
+from recagents.vectorstore.schema import collection_name, item_metadata, latest_version
 
 logger = logging.getLogger(__name__)
 
@@ -435,7 +435,7 @@ class Coordinator:
         self.store.upsert(collection_name(self.namespace, USER, version), ids, peers[USER])
         item_ids = self._ids(ITEM)
         bias = peers.get("item_bias", np.zeros(len(item_ids)))
-        metadata = item_metadata(self.context.dataset)
+        metadata = item_metadata(self.context.dataset.items)
         for meta, value in zip(metadata, bias, strict=True):
             meta["bias"] = float(value)
         self.store.upsert(
@@ -451,30 +451,6 @@ class Coordinator:
             shutil.rmtree(final, ignore_errors=True)
             tmp.rename(final)
             self._write_metrics()
-
-
-def item_metadata(dataset: Any) -> list[dict[str, Any]]:
-    """Scalar metadata Chroma can filter on: title, year and one boolean per genre."""
-    out = []
-    for row in dataset.items.itertuples():
-        meta: dict[str, Any] = {"title": str(row.title)}
-        if row.year is not None and not (isinstance(row.year, float) and np.isnan(row.year)):
-            try:
-                meta["year"] = int(row.year)
-            except (TypeError, ValueError):
-                pass
-        for genre in str(row.genres).split("|"):
-            if genre:
-                meta[
-                    "genre_" + genre.lower().replace("'", "").replace(" ", "_").replace("-", "_")
-                ] = True
-        out.append(meta)
-    return out
-
-
-def genre_key(genre: str) -> str:
-    """Metadata key of a genre flag: ``Children's`` -> ``genre_childrens``."""
-    return "genre_" + re.sub(r"[^a-z0-9]+", "_", genre.lower().replace("'", "")).strip("_")
 
 
 def plot_rounds(report: TrainingReport, path: Path) -> None:
@@ -503,4 +479,4 @@ def build_configs(values: Mapping[str, Mapping[str, Any]] | None) -> dict[str, A
     return {role: AgentConfig.from_mapping(cfg) for role, cfg in (values or {}).items()}
 
 
-__all__ = ["Coordinator", "DataError", "RoundRecord", "TrainingReport", "item_metadata"]
+__all__ = ["Coordinator", "RoundRecord", "TrainingReport"]

@@ -24,8 +24,8 @@ from torch import nn
 
 from recagents.agents.base import ITEM, USER, Agent, AgentConfig, TrainContext
 from recagents.agents.registry import register
-from recagents.baselines import ease_weights
-from recagents.evaluation import top_k
+from recagents.eval.baselines import ease_weights
+from recagents.eval.metrics import top_k
 from recagents.types import Contribution, Evidence
 
 logger = logging.getLogger(__name__)

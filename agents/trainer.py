@@ -28,17 +28,18 @@ from recagents.agents.base import ITEM, USER, TrainContext
 from recagents.agents.collaboration import Coordinator, TrainingReport
 from recagents.agents.ranking import RankingAgent
 from recagents.agents.towers import tower_scores
-from recagents.baselines import FitContext
 from recagents.config import Settings
 from recagents.data import Dataset, interaction_matrix
+from recagents.data.splits import Split, split_counts
+from recagents.data.texts import item_texts, user_texts
 from recagents.encoder import encoder_from_settings
 from recagents.errors import UnknownEntityError
-from recagents.evaluation import top_k
-from recagents.experiment import MODEL_FACTORIES
-from recagents.splits import Split, split_counts
-from recagents.texts import item_texts, user_texts
+from recagents.eval.baselines import FitContext
+from recagents.eval.experiment import BASELINE_MODELS, ModelFactory
+from recagents.eval.metrics import top_k
 from recagents.types import Evidence, Recommendation
-from recagents.vectorstore.base import COLLECTION_PREFIX, EmbeddingStore
+from recagents.vectorstore.base import EmbeddingStore
+from recagents.vectorstore.schema import COLLECTION_PREFIX
 
 logger = logging.getLogger(__name__)
 
@@ -263,7 +264,7 @@ def train_agents(
 
 
 class AgentsModel:
-    """The agents as a :class:`~recagents.baselines.ScoringModel` for ``evaluate``."""
+    """The agents as a :class:`~recagents.eval.baselines.ScoringModel` for ``evaluate``."""
 
     def __init__(self, settings: Settings, **options: Any) -> None:
         self.name = options.pop("name", "agents")
@@ -307,10 +308,14 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "agents-ranking": {"roles": ["ranking"]},
     "agents-shards4": {"user_shards": 4},
 }
-for _name, _options in VARIANTS.items():
-    MODEL_FACTORIES[_name] = lambda settings, n=_name, o=_options: AgentsModel(  # type: ignore[misc]
-        settings, name=n, **o
-    )
+#: The agents and their ablations as a model table.
+AGENT_MODELS: dict[str, ModelFactory] = {
+    name: (lambda settings, n=name, o=options: AgentsModel(settings, name=n, **o))
+    for name, options in VARIANTS.items()
+}
+
+#: Every model ``recagents evaluate --model`` and the benchmarks accept, in one explicit table.
+MODELS: dict[str, ModelFactory] = {**BASELINE_MODELS, **AGENT_MODELS}
 
 
 def run_dir_for(settings: Settings, dataset: str, run_name: str = "default") -> Path:

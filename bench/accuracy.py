@@ -24,12 +24,13 @@ ensure_offline()
 
 import torch  # noqa: E402
 
+from recagents.agents.trainer import MODELS  # noqa: E402
 from recagents.config import Settings  # noqa: E402
 from recagents.data import load_dataset  # noqa: E402
+from recagents.data.splits import rs_split  # noqa: E402
+from recagents.data.texts import item_texts  # noqa: E402
 from recagents.encoder import TextEncoder  # noqa: E402
-from recagents.experiment import fit_and_evaluate, model_names  # noqa: E402
-from recagents.splits import rs_split  # noqa: E402
-from recagents.texts import item_texts  # noqa: E402
+from recagents.eval.experiment import fit_and_evaluate  # noqa: E402
 
 METRICS = ("ndcg@10", "recall@10", "hit@10", "mrr@10", "precision@10")
 
@@ -68,15 +69,15 @@ def main() -> int:
     dataset = load_dataset(args.dataset)
     seeds = [int(s) for s in args.seeds.split(",")]
     models = args.models.split(",")
-    unknown = set(models) - set(model_names())
+    unknown = set(models) - set(MODELS)
     if unknown:
-        parser.error(f"unknown models {sorted(unknown)}; known: {model_names()}")
+        parser.error(f"unknown models {sorted(unknown)}; known: {sorted(MODELS)}")
     rows = {}
     for model in models:
         runs = []
         for seed in seeds:
             split = rs_split(dataset, seed)
-            result = fit_and_evaluate(split, model, settings.replace(seed=seed))
+            result = fit_and_evaluate(split, model, settings.replace(seed=seed), models=MODELS)
             runs.append(result)
             print(
                 f"  {model} seed {seed}: ndcg@10 {result['metrics']['ndcg@10']:.4f} "

@@ -37,11 +37,11 @@ import torch  # noqa: E402
 
 import recagents.agents.trainer  # noqa: E402,F401  (registers the agents models)
 from recagents.agents.base import USER  # noqa: E402
-from recagents.agents.trainer import train_agents  # noqa: E402
+from recagents.agents.trainer import MODELS, train_agents  # noqa: E402
 from recagents.config import Settings  # noqa: E402
 from recagents.data import load_dataset  # noqa: E402
-from recagents.experiment import fit_and_evaluate  # noqa: E402
-from recagents.splits import Split, rs_split  # noqa: E402
+from recagents.data.splits import Split, rs_split  # noqa: E402
+from recagents.eval.experiment import fit_and_evaluate  # noqa: E402
 
 ROWS = [
     ("round 0 (text only)", "agents-text"),
@@ -116,7 +116,7 @@ def main() -> int:
         runs = []
         for seed in seeds:
             settings = Settings.load(home=home, seed=seed)
-            result = fit_and_evaluate(rs_split(dataset, seed), model, settings)
+            result = fit_and_evaluate(rs_split(dataset, seed), model, settings, models=MODELS)
             runs.append(result)
             print(
                 f"  {label} seed {seed}: test ndcg@10 {result['metrics']['ndcg@10']:.4f} "

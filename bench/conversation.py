@@ -30,11 +30,11 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from recagents.agents.trainer import train_agents  # noqa: E402
-from recagents.api import Recommender  # noqa: E402
 from recagents.config import Settings  # noqa: E402
 from recagents.data import load_dataset  # noqa: E402
-from recagents.llm import load_chat_model  # noqa: E402
-from recagents.splits import rs_split  # noqa: E402
+from recagents.data.splits import rs_split  # noqa: E402
+from recagents.graph.llm import load_chat_model  # noqa: E402
+from recagents.ui.facade import Recommender  # noqa: E402
 
 MAX_TURNS = 5
 
@@ -74,7 +74,7 @@ def run_episodes(rec: Recommender, episodes: list[tuple[int, int]], label: str) 
         thread = f"{label}-{n}"
         user_id = dataset.user_map.external(user)
         target_id = dataset.item_map.external(target)
-        turns = attribute_turns(dataset, rec.engine, user, target)
+        turns = attribute_turns(dataset, rec.engine.trained, user, target)
         for t, attribute in enumerate(turns, 1):
             message = attribute if t == 1 else f"None of those. {attribute}"
             start = time.perf_counter()
@@ -103,7 +103,7 @@ def run_episodes(rec: Recommender, episodes: list[tuple[int, int]], label: str) 
 
 def count_hallucinated(rec: Recommender, reply) -> int:  # type: ignore[no-untyped-def]
     """Catalog titles named in the reply that were neither recommended nor cited as evidence."""
-    from recagents.explain import verify_titles
+    from recagents.graph.explain import verify_titles
 
     allowed = [item.title for item in reply.items]
     for item in reply.items:

@@ -145,10 +145,10 @@ def main() -> int:
 
     import torch
 
-    from recagents.api import Recommender
     from recagents.config import Settings
-    from recagents.server import BackgroundServer
     from recagents.ui.app import create_app
+    from recagents.ui.facade import Recommender
+    from tests.support.server import BackgroundServer
 
     settings = Settings.load(home=args.home)
     torch.set_num_threads(settings.threads)

@@ -79,8 +79,9 @@ fusion with the agents at weight 0 / 0.05 / 0.25 / 0.5: 0.191 / 0.193 / 0.192 / 
 Recall@50 0.341 -> 0.359).
 
 ``hallucinated_titles``: at each target turn the top-10 of the main method gets its template
-reason (:func:`recagents.explain.template_reason`, built from the ranking agent's evidence), and
-:func:`recagents.explain.verify_titles` counts titles in it that are neither the recommended movie
+reason (:func:`recagents.graph.explain.template_reason`, built from the ranking agent's
+evidence), and :func:`recagents.graph.explain.verify_titles` counts titles in it that are neither
+the recommended movie
 nor its cited evidence (``explained_items`` reasons checked), with the chat graph's detector
 settings (exact catalog matches, attribute values are not titles; see :class:`TitleAudit`). No
 other text is generated.
@@ -111,10 +112,10 @@ import torch  # noqa: E402
 from recagents.agents.trainer import TrainedAgents, run_dir_for, train_agents  # noqa: E402
 from recagents.config import Settings  # noqa: E402
 from recagents.data import Dataset, load_dataset  # noqa: E402
+from recagents.data.splits import rs_split  # noqa: E402
 from recagents.encoder import encoder_from_settings  # noqa: E402
-from recagents.explain import template_reason, verify_titles  # noqa: E402
-from recagents.splits import rs_split  # noqa: E402
-from recagents.understand import CatalogMatcher, IntentParser  # noqa: E402
+from recagents.graph.explain import template_reason, verify_titles  # noqa: E402
+from recagents.graph.understand import CatalogMatcher, IntentParser  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 REDIAL_DIR = REPO / ".." / "shared" / "data" / "redial"

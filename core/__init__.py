@@ -20,11 +20,12 @@ __version__ = "0.1.0"
 
 
 def __getattr__(name: str) -> object:
-    # The API pulls torch, LangGraph and the agents: load it only when asked for.
+    # The facade lives in the top layer (recagents.ui) and pulls torch, LangGraph and the agents:
+    # load it only when asked for. This is the one import from the root package upwards.
     if name in {"Recommender", "Reply", "ReplyItem"}:
-        from recagents import api
+        from recagents.ui import facade
 
-        return getattr(api, name)
+        return getattr(facade, name)
     raise AttributeError(f"module 'recagents' has no attribute {name!r}")
 
 

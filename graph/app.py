@@ -41,12 +41,14 @@ def graph_for(settings: Settings | None) -> Any:
 
 def _deps(settings: Settings | None) -> Any:
     """The loaded agents and parser, shared by every compiled graph of this process."""
-    from recagents.api import Recommender
+    from recagents.env import ensure_offline
+    from recagents.graph.builder import load_deps
 
     key = str(settings.home) if settings is not None else ""
     with _LOCK:
         if key not in _DEPS:
-            _DEPS[key] = Recommender.load(settings, checkpointer="memory").deps
+            ensure_offline()
+            _DEPS[key] = load_deps(settings or Settings.load())
         return _DEPS[key]
 
 

@@ -2,11 +2,53 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 from langgraph.graph import END, START, StateGraph
 
+from recagents.agents.base import ConversingRole
+from recagents.config import Settings
 from recagents.graph.context import Context
+from recagents.graph.engine import Engine
+from recagents.graph.llm import LLMSpec, load_chat_model
 from recagents.graph.nodes import ConversationNodes, GraphDeps
 from recagents.graph.state import ConversationState, InputState
+from recagents.graph.understand import IntentParser
+
+
+def make_deps(
+    engine: Engine,
+    *,
+    chat_model: Any = None,
+    structured_understanding: bool = False,
+    roles: Sequence[ConversingRole] | None = None,
+) -> GraphDeps:
+    """The live objects a graph binds: engine, parser, chat model and conversing roles.
+
+    ``roles`` defaults to every trained role with a ``converse`` hook.
+    """
+    parser = IntentParser(engine.dataset, popularity=engine.popularity)
+    chosen = engine.conversing_roles() if roles is None else list(roles)
+    return GraphDeps(engine, parser, chat_model, structured_understanding, chosen)
+
+
+def load_deps(
+    settings: Settings, *, llm: str | None = None, progress: bool = False, **train_options: Any
+) -> GraphDeps:
+    """Load the default run (training it on first use) and the chat model ``llm`` names.
+
+    ``llm`` is read once (:class:`~recagents.graph.llm.LLMSpec`): ``None`` reads
+    ``RECAGENTS_LLM``; a provider model also reads turns into structured intents.
+    """
+    spec = LLMSpec.parse(llm)
+    engine = Engine.load(settings, progress=progress, **train_options)
+    chat_model = load_chat_model(spec, settings)
+    return make_deps(
+        engine,
+        chat_model=chat_model,
+        structured_understanding=spec.structured_understanding and chat_model is not None,
+    )
 
 
 def build_graph(deps: GraphDeps) -> StateGraph:

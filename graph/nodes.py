@@ -9,23 +9,24 @@ chat model only ever sees the one item it phrases and that item's evidence.
 from __future__ import annotations
 
 import logging
-import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import numpy as np
 from langchain_core.messages import AIMessage, AnyMessage, HumanMessage
-from langchain_core.runnables import RunnableConfig
 from langgraph.runtime import Runtime
 
-from recagents.agents.base import ITEM, Agent
-from recagents.agents.collaboration import genre_key
+from recagents.agents.base import ITEM, ConversingRole
+from recagents.agents.trainer import ProfileScores
+from recagents.data import Dataset
 from recagents.graph.context import Context
+from recagents.graph.engine import Engine
+from recagents.graph.intent import TurnIntent
 from recagents.graph.state import ConversationState, empty_profile
-from recagents.intent import TurnIntent
+from recagents.graph.understand import IntentParser
 from recagents.types import Contribution, Evidence, Recommendation
-from recagents.vectorstore.base import EmbeddingStore, collection_name
+from recagents.vectorstore.base import EmbeddingStore
 
 logger = logging.getLogger(__name__)
 
@@ -38,8 +39,8 @@ class GraphDeps:
     """Live objects the nodes use; bound once when the graph is built.
 
     Attributes:
-        engine: The trained agents (:class:`~recagents.agents.trainer.TrainedAgents`).
-        parser: Deterministic turn parser (:class:`~recagents.understand.IntentParser`).
+        engine: The serving engine over a finished run.
+        parser: Deterministic turn parser.
         chat_model: LangChain chat model for phrasing (and understanding when capable), or None.
         structured_understanding: Ask the chat model for structured intents (remote models);
             the small embedded model only phrases explanations.
@@ -47,29 +48,26 @@ class GraphDeps:
             ``converse(recommendations, state) -> dict``).
     """
 
-    engine: Any
-    parser: Any
+    engine: Engine
+    parser: IntentParser
     chat_model: Any = None
     structured_understanding: bool = False
-    roles: list[Agent] = field(default_factory=list)
-    _scratch: dict[str, Any] = field(default_factory=dict)
-    _lock: threading.Lock = field(default_factory=threading.Lock)
+    roles: list[ConversingRole] = field(default_factory=list)
 
     @property
-    def dataset(self) -> Any:
+    def dataset(self) -> Dataset:
         """The catalog."""
-        return self.engine.context.dataset
+        return self.engine.dataset
 
     @property
     def store(self) -> EmbeddingStore:
         """The vector store the agents published to."""
-        return self.engine.coordinator.store
+        return self.engine.store
 
     @property
     def item_collection(self) -> str:
         """The item agent's final (serving) collection."""
-        coordinator = self.engine.coordinator
-        return collection_name(coordinator.namespace, ITEM, self.engine.report.final_version)
+        return self.engine.item_collection
 
 
 def message_text(message: AnyMessage | Any) -> str:
@@ -91,15 +89,6 @@ class ConversationNodes:
 
     def __init__(self, deps: GraphDeps) -> None:
         self.deps = deps
-        items = deps.dataset.items
-        self._genres = [
-            {g for g in str(value).split("|") if g} for value in items["genres"].tolist()
-        ]
-        self._years = items["year"].astype("float").to_numpy()
-        self._people = [
-            {p.strip().lower() for p in f"{row.director},{row.cast}".split(",") if p.strip()}
-            for row in items.itertuples()
-        ]
 
     # -- understand --------------------------------------------------------------------------
 
@@ -115,7 +104,7 @@ class ConversationNodes:
         return {"intent": intent.to_dict(), "notes": [], "reply": ""}
 
     def _llm_intent(self, text: str, shown: Sequence[str], fallback: TurnIntent) -> TurnIntent:
-        from recagents.understand import LLMTurn
+        from recagents.graph.understand import LLMTurn
 
         try:
             structured = self.deps.chat_model.with_structured_output(LLMTurn)
@@ -214,57 +203,16 @@ class ConversationNodes:
 
     # -- retrieve and rank -------------------------------------------------------------------
 
-    def _profile(self, state: ConversationState) -> Any:
+    def _profile(self, state: ConversationState) -> ProfileScores:
         liked = _unique([*(state.get("liked") or []), *(state.get("anchors") or [])])
         return self.deps.engine.profile_scores(state.get("user_id"), liked)
 
-    def allowed(self, item: int, constraints: dict[str, Any]) -> bool:
-        """Whether an item satisfies the hard constraints."""
-        genres = self._genres[item]
-        if set(constraints.get("genres_exclude", [])) & genres:
-            return False
-        include = constraints.get("genres_include")
-        if include and not set(include) & genres:
-            return False
-        year = self._years[item]
-        if constraints.get("year_from") is not None and not year >= constraints["year_from"]:
-            return False
-        if constraints.get("year_to") is not None and not year <= constraints["year_to"]:
-            return False
-        people = [p.lower() for p in constraints.get("people", [])]
-        if not people:
-            return True
-        match = any if constraints.get("people_any") else all
-        return match(p in self._people[item] for p in people)
-
-    @staticmethod
-    def where(constraints: dict[str, Any]) -> dict[str, Any] | None:
-        """The hard constraints as a ChromaDB ``where`` filter (people are checked in code)."""
-        clauses: list[dict[str, Any]] = []
-        for genre in constraints.get("genres_exclude", []):
-            clauses.append({genre_key(genre): {"$ne": True}})
-        include = constraints.get("genres_include") or []
-        if len(include) == 1:
-            clauses.append({genre_key(include[0]): True})
-        elif include:
-            clauses.append({"$or": [{genre_key(g): True} for g in include]})
-        if constraints.get("year_from") is not None:
-            clauses.append({"year": {"$gte": int(constraints["year_from"])}})
-        if constraints.get("year_to") is not None:
-            clauses.append({"year": {"$lte": int(constraints["year_to"])}})
-        if not clauses:
-            return None
-        return clauses[0] if len(clauses) == 1 else {"$and": clauses}
-
-    def retrieve(
-        self, state: ConversationState, runtime: Runtime[Context], config: RunnableConfig
-    ) -> dict[str, Any]:
+    def retrieve(self, state: ConversationState, runtime: Runtime[Context]) -> dict[str, Any]:
         """Item agent: vector search in ChromaDB with hard filters, plus collaborative picks."""
         context = runtime.context or Context()
         dataset = self.deps.dataset
         constraints = state.get("constraints") or {}
         profile = self._profile(state)
-        self._stash(config, profile)
         anchors = [dataset.item_map.index(i) for i in state.get("anchors") or []]
         item_vectors = profile.peers[ITEM]
         query = item_vectors[anchors].mean(axis=0) if anchors else profile.vector
@@ -275,7 +223,7 @@ class ConversationNodes:
                 self.deps.item_collection,
                 query,
                 k=context.candidates,
-                where=self.where(constraints),
+                where=self.deps.engine.where(constraints),
             )[0]
             found = [dataset.item_map.index(i) for i in result.ids]
         order = np.argsort(-profile.scores)
@@ -283,29 +231,30 @@ class ConversationNodes:
         candidates = [
             i
             for i in _unique([*found, *collaborative])  # type: ignore[list-item]
-            if i not in blocked and self.allowed(int(i), constraints)
+            if i not in blocked and self.deps.engine.allowed(int(i), constraints)
         ]
         if not candidates and constraints.get("people"):  # people are rare: scan the catalog
             candidates = [
                 i
                 for i in range(dataset.n_items)
-                if i not in blocked and self.allowed(i, constraints)
+                if i not in blocked and self.deps.engine.allowed(i, constraints)
             ]
-        return {"candidates": [dataset.item_map.external(int(i)) for i in candidates]}
+        return {
+            "candidates": [dataset.item_map.external(int(i)) for i in candidates],
+            "profile": profile,
+        }
 
-    def _blocked(self, state: ConversationState, profile: Any) -> set[int]:
+    def _blocked(self, state: ConversationState, profile: ProfileScores) -> set[int]:
         index = self.deps.dataset.item_map.index
         keys = ("seen", "rejected", "shown", "disliked", "liked", "anchors")
         flat = {index(i) for key in keys for i in state.get(key) or []}
         return flat | {int(i) for i in profile.history}
 
-    def rank(
-        self, state: ConversationState, runtime: Runtime[Context], config: RunnableConfig
-    ) -> dict[str, Any]:
+    def rank(self, state: ConversationState, runtime: Runtime[Context]) -> dict[str, Any]:
         """Ranking agent: learned scores over the candidates, soft preferences as a nudge."""
         context = runtime.context or Context()
         dataset = self.deps.dataset
-        profile = self._unstash(config) or self._profile(state)
+        profile = state.get("profile") or self._profile(state)
         items = np.array(
             [dataset.item_map.index(i) for i in state.get("candidates") or []], dtype=np.int64
         )
@@ -315,17 +264,15 @@ class ConversationNodes:
         prefer = set((state.get("constraints") or {}).get("genres_prefer", []))
         if prefer:
             spread = float(np.std(scores[np.isfinite(scores)])) or 1.0
-            bonus = np.array([1.5 * spread if prefer & self._genres[i] else 0.0 for i in items])
+            genres = self.deps.engine.genres
+            bonus = np.array([1.5 * spread if prefer & genres(int(i)) else 0.0 for i in items])
             scores = scores + bonus
         top = items[np.argsort(-scores, kind="stable")[: context.k]]
-        recs = [self.deps.engine.recommendation(profile, int(i)) for i in top]
+        recs = [self.deps.engine.evidence(profile, int(i)) for i in top]
         out: dict[str, Any] = {"ranked": [r.to_dict() for r in recs]}
         role_outputs: dict[str, Any] = {}
         for role in self.deps.roles:
-            converse: Callable[..., Any] | None = getattr(role, "converse", None)
-            if converse is None:
-                continue
-            result = converse(out["ranked"], state) or {}
+            result = role.converse(out["ranked"], state) or {}
             if "ranked" in result:
                 out["ranked"] = result.pop("ranked")
             role_outputs[role.name] = result
@@ -337,7 +284,7 @@ class ConversationNodes:
 
     def explain(self, state: ConversationState, runtime: Runtime[Context]) -> dict[str, Any]:
         """Evidence first, words second: the chat model phrases, code checks, templates back up."""
-        from recagents.explain import explain, template_reason
+        from recagents.graph.explain import explain, template_reason
 
         context = runtime.context or Context()
         recs = [recommendation_from_dict(r) for r in state.get("ranked") or []]
@@ -374,9 +321,8 @@ class ConversationNodes:
         mentions = [m for m in matcher.mentions(text) if m.score >= 100.0]
         return [dataset.item_title(dataset.item_map.index(m.item_id)) for m in mentions]
 
-    def respond(self, state: ConversationState, config: RunnableConfig) -> dict[str, Any]:
+    def respond(self, state: ConversationState) -> dict[str, Any]:
         """Compose the reply from the ranked items and notes; remember what was shown."""
-        self._unstash(config)
         intent = TurnIntent.from_dict(state.get("intent") or {})
         notes = list(state.get("notes") or [])
         if intent.action == "empty":
@@ -409,7 +355,7 @@ class ConversationNodes:
     def compose(self, state: ConversationState, ranked: list[dict[str, Any]]) -> str:
         """The reply for ranked items: this turn's notes, the intro, one line per pick."""
         lines = [*(state.get("notes") or []), self._intro(state)]
-        from recagents.explain import display_title
+        from recagents.graph.explain import display_title
 
         for n, rec in enumerate(ranked, 1):
             title = display_title(rec["title"])  # "The English Patient", not "English Patient, The"
@@ -440,7 +386,7 @@ class ConversationNodes:
         suffix = f" ({'; '.join(parts)})" if parts else ""
         return f"Here are my picks{suffix}:"
 
-    def why(self, state: ConversationState, config: RunnableConfig) -> dict[str, Any]:
+    def why(self, state: ConversationState) -> dict[str, Any]:
         """Answer "why X?" from the stored evidence, without re-ranking."""
         intent = TurnIntent.from_dict(state.get("intent") or {})
         ranked = state.get("ranked") or []
@@ -452,23 +398,9 @@ class ConversationNodes:
         if rec is None:  # asked about another title: compute its evidence, still no re-ranking
             profile = self._profile(state)
             item = self.deps.dataset.item_map.index(target)
-            rec = {**self.deps.engine.recommendation(profile, item).to_dict(), "reason": ""}
+            rec = {**self.deps.engine.evidence(profile, item).to_dict(), "reason": ""}
         reply = why_text(rec)
         return {"reply": reply, "messages": [AIMessage(reply)]}
-
-    # -- per-turn scratch (numpy profiles never enter the checkpointed state) -----------------
-
-    def _key(self, config: RunnableConfig) -> str:
-        configurable = (config or {}).get("configurable", {})
-        return f"{configurable.get('thread_id')}:{threading.get_ident()}"
-
-    def _stash(self, config: RunnableConfig, profile: Any) -> None:
-        with self.deps._lock:
-            self.deps._scratch[self._key(config)] = profile
-
-    def _unstash(self, config: RunnableConfig) -> Any:
-        with self.deps._lock:
-            return self.deps._scratch.pop(self._key(config), None)
 
 
 def recommendation_from_dict(data: dict[str, Any]) -> Recommendation:
@@ -489,7 +421,7 @@ def recommendation_from_dict(data: dict[str, Any]) -> Recommendation:
 def why_text(rec: dict[str, Any]) -> str:
     """A full answer to "why this one?" from the evidence."""
     evidence = rec.get("evidence") or {}
-    from recagents.explain import display_title
+    from recagents.graph.explain import display_title
 
     parts = [f"I picked {display_title(rec['title'])}"]
     because = [display_title(c["title"]) for c in evidence.get("because_of", [])]

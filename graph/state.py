@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Annotated, Any, TypedDict
 
 from langchain_core.messages import AnyMessage
+from langgraph.channels import UntrackedValue
 from langgraph.graph.message import add_messages
 
 
@@ -33,13 +34,16 @@ class ConversationState(InputState, total=False):
         shown: Every item id shown in this conversation (never shown again unless asked).
         last_shown: The ids shown in the latest reply, in order (for "the second one").
         constraints: Hard filters and soft preferences accumulated over the conversation.
-        intent: The current turn's :class:`~recagents.intent.TurnIntent` as a dict.
+        intent: The current turn's :class:`~recagents.graph.intent.TurnIntent` as a dict.
         candidates: Item ids retrieved for this turn (kept out of any prompt).
         ranked: The current recommendations (``Recommendation`` dicts with ``reason``).
         clarified: Whether we already asked a clarifying question in this thread.
         reply: The text answered this turn.
         role_outputs: Per-role extras (plug-in roles write here).
         notes: Extra sentences for the reply (unknown titles, empty results...).
+        profile: This turn's scored profile (numpy arrays over the whole catalog), handed from
+            candidate selection to ranking. An untracked channel: never checkpointed, gone after
+            the turn.
     """
 
     liked: list[str]
@@ -57,6 +61,7 @@ class ConversationState(InputState, total=False):
     reply: str
     notes: list[str]
     role_outputs: Annotated[dict[str, Any], merge_dicts]
+    profile: Annotated[Any, UntrackedValue(object)]
 
 
 PROFILE_KEYS = ("liked", "disliked", "seen", "rejected", "anchors", "shown", "last_shown")

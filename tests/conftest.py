@@ -66,7 +66,7 @@ def ml100k_engine(ml100k, tmp_path_factory, torch_one_thread):  # type: ignore[n
     ChromaDB, so the catalog is encoded and trained once per session.
     """
     from recagents.agents.trainer import train_agents
-    from recagents.splits import rs_split
+    from recagents.data.splits import rs_split
 
     home = tmp_path_factory.mktemp("ml100k-home")
     settings = Settings.load(home=home)

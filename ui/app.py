@@ -1,6 +1,6 @@
 """One FastAPI app: the HTTP API under ``/api/v1``, OpenAPI at ``/docs``, the Gradio UI at ``/``.
 
-``create_app`` takes an already-built :class:`~recagents.api.Recommender` (tests pass a small
+``create_app`` takes an already-built :class:`~recagents.ui.facade.Recommender` (tests pass a small
 fast one, ``recagents serve`` the trained MovieLens one), so nothing here trains or loads data.
 
 Example:
@@ -32,7 +32,7 @@ def create_app(
     """Build the server app around a recommender.
 
     Args:
-        recommender: The :class:`~recagents.api.Recommender` to serve.
+        recommender: The :class:`~recagents.ui.facade.Recommender` to serve.
         auth_token: When set, the API requires ``Authorization: Bearer <token>`` and the UI a
             login (user ``recagents``, password the token). ``recagents serve`` sets it whenever
             the server listens beyond loopback.
@@ -48,9 +48,9 @@ def create_app(
     import gradio as gr
 
     from recagents import __version__
-    from recagents.ui.api import add_not_found, build_routers, install_error_handlers
     from recagents.ui.blocks import build_blocks
     from recagents.ui.formatting import CARD_CSS
+    from recagents.ui.routes import add_not_found, build_routers, install_error_handlers
 
     if auth_token is not None and not auth_token.strip():
         from recagents.errors import ConfigError

@@ -16,7 +16,7 @@ from typing import Any
 
 import gradio as gr
 
-from recagents.titles import move_article
+from recagents.data.titles import move_article
 from recagents.ui import formatting as fmt
 from recagents.ui.service import Service, jsonable
 

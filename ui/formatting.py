@@ -183,7 +183,7 @@ def card_html(
         genres: Genres from the catalog (``|``-joined or a list).
         feedback: ``True``/``False`` once the person pressed 👍/👎 on it.
     """
-    from recagents.titles import move_article
+    from recagents.data.titles import move_article
 
     title, year_text = split_title(str(item.get("title", "")), year)
     title = move_article(title)

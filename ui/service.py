@@ -23,7 +23,7 @@ logger = logging.getLogger(__name__)
 
 #: ``progress(fraction in [0, 1], message)``: how a trainer reports where it is.
 ProgressFn = Callable[[float, str], None]
-#: Trains (or reloads) and returns a new :class:`~recagents.api.Recommender`.
+#: Trains (or reloads) and returns a new :class:`~recagents.ui.facade.Recommender`.
 Trainer = Callable[[ProgressFn], Any]
 
 
@@ -73,7 +73,7 @@ class Service:
     """The live recommender plus the look-ups and the training run the front ends need.
 
     Args:
-        recommender: A built :class:`~recagents.api.Recommender`.
+        recommender: A built :class:`~recagents.ui.facade.Recommender`.
         trainer: Optional callable that trains and returns a new recommender; the UI's
             "train" button and nothing else runs it, in a background thread.
     """
@@ -108,7 +108,7 @@ class Service:
             return catalog
         items = rec.dataset.items
         titles = [str(t) for t in items["title"].tolist()]
-        popularity = np.asarray(rec.engine.context.train.sum(axis=0)).ravel()
+        popularity = rec.engine.popularity
         genres = sorted(
             {g for value in items["genres"].tolist() for g in str(value).split("|") if g.strip()}
             - {"nan", "None"}
@@ -242,7 +242,7 @@ class Service:
         last = rounds[-1] if rounds else None
         serving = next((r for r in rounds if r.round == report.best_round), last)
         agents = []
-        for agent in engine.coordinator.agents:
+        for agent in engine.agents:
             metrics = dict((last.agents if last else {}).get(agent.instance) or {})
             serving_metrics = dict((serving.agents if serving else {}).get(agent.instance) or {})
             # The served weights are the best round's, so ``rounds_trained`` counts up to it;

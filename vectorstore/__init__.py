@@ -6,19 +6,21 @@ ChromaDB is imported only when a :class:`ChromaStore` is created.
 """
 
 from recagents.vectorstore.base import (
-    COLLECTION_PREFIX,
     EmbeddingStore,
     Metadata,
     MetadataValue,
     QueryResult,
     Where,
+)
+from recagents.vectorstore.chroma import ChromaStore, open_store
+from recagents.vectorstore.memory import InMemoryStore
+from recagents.vectorstore.schema import (
+    COLLECTION_PREFIX,
     collection_name,
     latest_version,
     parse_collection_name,
     versions,
 )
-from recagents.vectorstore.chroma import ChromaStore, open_store
-from recagents.vectorstore.memory import InMemoryStore
 
 __all__ = [
     "COLLECTION_PREFIX",

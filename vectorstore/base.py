@@ -6,8 +6,8 @@ Agents never talk to ChromaDB directly: they publish and pull vectors through
 laptop, or a ChromaDB server shared by several processes (cornac's model/index split).
 
 The module also holds what every implementation must agree on, so that they cannot drift apart:
-argument validation (ids, embeddings, metadata, ``where`` filters) and the naming scheme for
-round-versioned collections (``ra.<namespace>.<agent>.v<version>``).
+argument validation (ids, embeddings, metadata, ``where`` filters). Collection naming and the
+item metadata layout live in :mod:`recagents.vectorstore.schema`.
 
 Semantics shared by all implementations:
 
@@ -49,9 +49,6 @@ MetadataValue: TypeAlias = str | int | float | bool
 Metadata: TypeAlias = Mapping[str, MetadataValue]
 Where: TypeAlias = Mapping[str, Any]
 
-COLLECTION_PREFIX = "ra"
-"""First segment of every round-versioned collection name, so ``collections("ra.")`` lists ours."""
-
 COMPARISON_OPERATORS = ("$eq", "$ne", "$gt", "$gte", "$lt", "$lte", "$in", "$nin")
 LOGICAL_OPERATORS = ("$and", "$or")
 _RANGE_OPERATORS = frozenset({"$gt", "$gte", "$lt", "$lte"})
@@ -59,11 +56,6 @@ _LIST_OPERATORS = frozenset({"$in", "$nin"})
 _RESERVED_KEYS = frozenset({"chroma:document"})
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 
-_NAME_MAX = 512
-_COMPONENT = re.compile(r"[^A-Za-z0-9_-]+")
-_VERSIONED = re.compile(
-    rf"^{re.escape(COLLECTION_PREFIX)}\.([A-Za-z0-9_-]+)\.([A-Za-z0-9_-]+)\.v(\d+)$"
-)
 _VALID_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{1,510}[A-Za-z0-9]$")
 
 
@@ -192,84 +184,6 @@ class EmbeddingStore(Protocol):
     def drop(self, collection: str) -> None:
         """Delete a collection and its records; dropping a missing collection does nothing."""
         ...
-
-
-# --------------------------------------------------------------------------- collection names
-
-
-def _component(value: str, what: str) -> str:
-    if not isinstance(value, str):
-        raise VectorStoreError(f"{what} must be text, got {type(value).__name__}")
-    cleaned = _COMPONENT.sub("-", value.strip()).strip("-")
-    if not cleaned:
-        raise VectorStoreError(
-            f"{what} {value!r} has no letters or digits; use a name such as 'movielens-100k'"
-        )
-    return cleaned
-
-
-def collection_name(namespace: str, agent: str, version: int) -> str:
-    """Name of one round's collection for one agent, e.g. ``ra.movielens-100k.item.v0003``.
-
-    Each training round publishes into a new collection rather than overwriting, so a reader
-    always sees a complete round and a bad round can be rolled back by dropping it. Characters
-    outside ``[A-Za-z0-9_-]`` (dots included, since they separate the parts) become ``-``; two
-    namespaces that differ only in such characters therefore share collections.
-
-    Args:
-        namespace: Usually the dataset name.
-        agent: Role name (``user_profile``, ``item``, ...).
-        version: Round number, ``>= 0``; zero-padded to 4 digits so names sort by round.
-
-    Returns:
-        A valid ChromaDB collection name.
-
-    Raises:
-        VectorStoreError: Empty parts, a negative version or a name over 512 characters.
-    """
-    if isinstance(version, bool) or not isinstance(version, Integral) or version < 0:
-        raise VectorStoreError(f"version must be an integer >= 0, got {version!r}")
-    name = (
-        f"{COLLECTION_PREFIX}.{_component(namespace, 'namespace')}."
-        f"{_component(agent, 'agent')}.v{int(version):04d}"
-    )
-    if len(name) > _NAME_MAX:
-        raise VectorStoreError(
-            f"collection name is {len(name)} characters, ChromaDB allows {_NAME_MAX}: "
-            "shorten the namespace or agent name"
-        )
-    return name
-
-
-def parse_collection_name(name: str) -> tuple[str, str, int] | None:
-    """Split a name made by :func:`collection_name` into ``(namespace, agent, version)``.
-
-    Returns:
-        The parts, or ``None`` when ``name`` does not follow the scheme (other collections may
-        share the store).
-    """
-    match = _VERSIONED.match(name)
-    if match is None:
-        return None
-    return match.group(1), match.group(2), int(match.group(3))
-
-
-def versions(store: EmbeddingStore, namespace: str, agent: str) -> list[int]:
-    """Round numbers published by ``agent`` under ``namespace``, ascending."""
-    ns, ag = _component(namespace, "namespace"), _component(agent, "agent")
-    prefix = f"{COLLECTION_PREFIX}.{ns}.{ag}.v"
-    found = []
-    for name in store.collections(prefix):
-        parsed = parse_collection_name(name)
-        if parsed is not None and parsed[0] == ns and parsed[1] == ag:
-            found.append(parsed[2])
-    return sorted(set(found))
-
-
-def latest_version(store: EmbeddingStore, namespace: str, agent: str) -> int | None:
-    """Newest round published by ``agent`` under ``namespace``, or ``None`` if there is none."""
-    found = versions(store, namespace, agent)
-    return found[-1] if found else None
 
 
 def check_collection_name(name: str) -> str:

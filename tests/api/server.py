@@ -15,7 +15,7 @@ from typing import Any
 
 from langgraph.checkpoint.memory import InMemorySaver
 
-from recagents.server import BackgroundServer as LiveServer  # noqa: F401  (the tests' name)
+from tests.support.server import BackgroundServer as LiveServer  # noqa: F401  (the tests' name)
 
 BLOCK_GENRES = ("Drama", "Comedy", "Horror", "Western")
 
@@ -80,8 +80,8 @@ def phrasing_model(delay_s: float = 0.0) -> Any:
 
 def block_recommender(home: Path, checkpointer: Any = None, chat_model: Any = None) -> Any:
     """A :class:`Recommender` over the block engine with in-memory threads."""
-    from recagents.api import Recommender
     from recagents.config import Settings
+    from recagents.ui.facade import Recommender
 
     return Recommender(
         block_engine(),
@@ -95,8 +95,8 @@ def block_trainer(home: Path, checkpointer: Any) -> Callable[[Callable[[float, s
     """A fast trainer for the UI's "train" button: one round on the block catalog."""
 
     def train(progress: Callable[[float, str], None]) -> Any:
-        from recagents.api import Recommender
         from recagents.config import Settings
+        from recagents.ui.facade import Recommender
 
         progress(0.1, "training one round on the block catalog")
         engine = block_engine(1)

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from recagents.cli import main
 from recagents.config import Settings
 from recagents.errors import ConfigError
-from recagents.server import _RoundProgress, bind, is_loopback, latest_run, resolve_token
+from recagents.ui.cli import main
+from recagents.ui.server import _RoundProgress, bind, is_loopback, latest_run, resolve_token
 
 
 @pytest.mark.parametrize(
@@ -90,7 +90,7 @@ def test_round_log_lines_become_progress():
 def test_importing_the_package_does_not_import_gradio():
     code = (
         "import sys, recagents, recagents.ui, recagents.ui.formatting, recagents.ui.service, "
-        "recagents.server, recagents.cli; "
+        "recagents.ui.server, recagents.ui.cli; "
         "assert 'gradio' not in sys.modules and 'fastapi' not in sys.modules, 'heavy import'"
     )
     root = Path(__file__).resolve().parents[2]

@@ -19,17 +19,15 @@ import pytest
 
 from recagents.config import Settings
 from recagents.errors import ConfigError, UnknownEntityError, VectorStoreError
-from recagents.vectorstore.base import (
-    EmbeddingStore,
-    QueryResult,
+from recagents.vectorstore.base import EmbeddingStore, QueryResult, normalize_where
+from recagents.vectorstore.chroma import ChromaStore, open_store
+from recagents.vectorstore.memory import InMemoryStore
+from recagents.vectorstore.schema import (
     collection_name,
     latest_version,
-    normalize_where,
     parse_collection_name,
     versions,
 )
-from recagents.vectorstore.chroma import ChromaStore, open_store
-from recagents.vectorstore.memory import InMemoryStore
 
 KINDS = ["memory", "chroma-embedded", "chroma-server"]
 CHROMA_KINDS = ["chroma-embedded", "chroma-server"]

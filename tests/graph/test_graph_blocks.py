@@ -9,9 +9,9 @@ import recagents.agents  # noqa: F401
 from recagents.agents.collaboration import Coordinator
 from recagents.agents.registry import AgentRegistry, registry
 from recagents.agents.trainer import TrainedAgents
-from recagents.api import Recommender
 from recagents.config import Settings
 from recagents.errors import ConfigError, DataError, UnknownEntityError
+from recagents.ui.facade import Recommender
 from recagents.vectorstore.memory import InMemoryStore
 from tests.agent_fixtures import block_context
 

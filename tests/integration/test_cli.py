@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from recagents.cli import build_parser, main
+from recagents.ui.cli import build_parser, main
 
 COMMANDS = ["prepare", "ingest", "split", "evaluate", "train", "recommend", "chat", "run"]
 

@@ -7,9 +7,9 @@ import re
 import pytest
 from langgraph.checkpoint.memory import InMemorySaver
 
-from recagents.api import Recommender, open_checkpointer
 from recagents.config import Settings
-from recagents.explain import display_title
+from recagents.graph.explain import display_title
+from recagents.ui.facade import Recommender, open_checkpointer
 
 # The first test pays for encoding and training ML-100K once (about a minute on 2 idle cores).
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
@@ -98,7 +98,7 @@ def test_unknown_title_gets_closest_matches_and_known_user_history(rec):
     reply = rec.chat("I loved Zorblax Returns", thread_id="u", user_id="1")
     assert "I don't know" in reply.text and "Did you mean" in reply.text
     assert reply.items  # a known user still gets recommendations from their learned profile
-    seen = set(rec.engine.context.train[rec.dataset.user_map.index("1")].indices)
+    seen = set(rec.engine.history(rec.dataset.user_map.index("1")).tolist())
     assert not {rec.dataset.item_map.index(i.id) for i in reply.items} & seen
 
 

@@ -19,10 +19,10 @@ from pathlib import Path
 import pytest
 from langchain_core.messages import HumanMessage
 
-import recagents.llm as llm
+import recagents.graph.llm as llm
 from recagents.config import Settings
 from recagents.errors import ConfigError
-from recagents.explain import check_reply, explain, split_sentences, verify_titles
+from recagents.graph.explain import check_reply, explain, split_sentences, verify_titles
 from recagents.types import Contribution, Evidence, Recommendation
 
 # A small catalog for the title matcher: the films in the evidence below plus famous ones a small
@@ -93,7 +93,7 @@ RECS = [
 
 def catalog_titles(text: str) -> list[str]:
     """A plain matcher: catalog titles whose main title appears in the text, any case."""
-    from recagents.explain import mentions_title
+    from recagents.graph.explain import mentions_title
 
     return [title for title in CATALOG if mentions_title(text, title)]
 
@@ -349,7 +349,7 @@ def test_fresh_process_loads_the_converted_copy_quickly(
         "import torch, transformers\n"  # import cost is not load cost
         "from pathlib import Path\n"
         "from recagents.config import Settings\n"
-        "from recagents.llm import load_chat_model\n"
+        "from recagents.graph.llm import load_chat_model\n"
         "started = time.perf_counter()\n"
         f"model = load_chat_model('local', Settings(home=Path({str(llm_settings.home)!r})))\n"
         "print(f'{time.perf_counter() - started:.2f}')\n"

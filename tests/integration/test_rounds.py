@@ -13,10 +13,10 @@ from recagents.agents.base import ITEM, USER, Agent
 from recagents.agents.collaboration import Coordinator
 from recagents.agents.registry import AgentRegistry, registry
 from recagents.errors import ConfigError, ModelFitError
-from recagents.evaluation import evaluate_ranking
-from recagents.vectorstore.base import collection_name, versions
+from recagents.eval.metrics import evaluate_ranking
 from recagents.vectorstore.chroma import ChromaStore
 from recagents.vectorstore.memory import InMemoryStore
+from recagents.vectorstore.schema import collection_name, versions
 from tests.agent_fixtures import block_context
 
 
@@ -285,8 +285,8 @@ def test_an_outside_role_joins_rounds_and_conversation_through_the_registry(monk
     from langgraph.checkpoint.memory import InMemorySaver
 
     from recagents.agents.trainer import TrainedAgents
-    from recagents.api import Recommender
     from recagents.config import Settings
+    from recagents.ui.facade import Recommender
     from tests.plugins.example_role import PopularityScout
 
     class FakeEntryPoint:
@@ -324,8 +324,8 @@ def test_the_shipped_diversity_role_reorders_without_losing_items(tmp_path):
 
     from recagents.agents.diversity import DiversityReranker
     from recagents.agents.trainer import TrainedAgents
-    from recagents.api import Recommender
     from recagents.config import Settings
+    from recagents.ui.facade import Recommender
 
     fresh = _registry(DiversityReranker)
     context = block_context()

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from recagents.cli import main
+from recagents.ui.cli import main
 
 pytestmark = pytest.mark.slow
 

@@ -1,8 +1,8 @@
 import numpy as np
 import scipy.sparse as sp
 
-from recagents.baselines import EASE, FitContext, ItemKNN, Popularity, TextOnly, cosine_topk
-from recagents.evaluation import evaluate_ranking
+from recagents.eval.baselines import EASE, FitContext, ItemKNN, Popularity, TextOnly, cosine_topk
+from recagents.eval.metrics import evaluate_ranking
 
 
 def checkerboard(n_blocks: int = 4, size: int = 6) -> sp.csr_matrix:

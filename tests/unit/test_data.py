@@ -1,9 +1,9 @@
 import pytest
 
 from recagents.data import load_dataset
+from recagents.data.texts import item_text, user_texts
+from recagents.data.titles import move_article, title_key, title_variants
 from recagents.errors import DataError
-from recagents.texts import item_text, user_texts
-from recagents.titles import move_article, title_key, title_variants
 
 
 def test_movielens_100k_comes_from_the_recbole_wheel(ml100k):

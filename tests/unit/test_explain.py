@@ -17,7 +17,7 @@ from langchain_core.outputs import ChatResult
 from pydantic import Field
 
 from recagents.errors import ConfigError
-from recagents.explain import (
+from recagents.graph.explain import (
     DEFAULT_TEXT,
     Explanation,
     build_messages,
@@ -464,7 +464,7 @@ def test_prompt_loader() -> None:
 
 def test_importing_explain_and_llm_does_not_import_torch() -> None:
     code = (
-        "import sys, recagents.explain, recagents.llm; "
+        "import sys, recagents.graph.explain, recagents.graph.llm; "
         "heavy = [m for m in ('torch', 'transformers') if m in sys.modules]; "
         "assert not heavy, heavy"
     )
@@ -472,7 +472,7 @@ def test_importing_explain_and_llm_does_not_import_torch() -> None:
 
 
 def test_allowed_titles_with_nested_parentheses_are_not_flagged():
-    from recagents.explain import verify_titles
+    from recagents.graph.explain import verify_titles
 
     text = (
         "Because you liked Queen Margot (Reine Margot, La) (1994) and Priest (1994); "
@@ -484,7 +484,7 @@ def test_allowed_titles_with_nested_parentheses_are_not_flagged():
 
 
 def test_displayed_forms_of_allowed_titles_are_not_flagged():
-    from recagents.explain import verify_titles
+    from recagents.graph.explain import verify_titles
 
     text = "Because you liked The Tin Drum (Blechtrommel, Die) (1979); it shares Drama."
     assert verify_titles(text, ["Tin Drum, The (Blechtrommel, Die) (1979)"]) == []

@@ -1,4 +1,4 @@
-"""Tests for recagents.ingest: CSV catalogs in, strict errors with line numbers out."""
+"""Tests for recagents.data.ingest: CSV catalogs in, strict errors with line numbers out."""
 
 from __future__ import annotations
 
@@ -11,8 +11,7 @@ import pandas as pd
 import pytest
 
 from recagents.data import load_dataset
-from recagents.errors import ConfigError, DataError
-from recagents.ingest import (
+from recagents.data.ingest import (
     BadRowsError,
     IngestReport,
     RowProblem,
@@ -24,6 +23,7 @@ from recagents.ingest import (
     save_ingested,
     validate_name,
 )
+from recagents.errors import ConfigError, DataError
 
 ITEMS = (
     "item_id,title,genres,plot\n"

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from recagents.evaluation import evaluate_ranking, hit, mrr, ndcg, precision, recall, top_k
+from recagents.eval.metrics import evaluate_ranking, hit, mrr, ndcg, precision, recall, top_k
 
 
 def test_metrics_on_hand_computed_case():

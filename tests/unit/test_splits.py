@@ -3,8 +3,8 @@ import pandas as pd
 import pytest
 
 from recagents.data import build_dataset
+from recagents.data.splits import load_split, rs_split, save_split, split_counts
 from recagents.errors import DataError
-from recagents.splits import load_split, rs_split, save_split, split_counts
 
 
 @pytest.mark.parametrize(

@@ -17,8 +17,8 @@ import pytest
 
 from recagents.data import build_dataset
 from recagents.errors import DataError
-from recagents.intent import TurnIntent
-from recagents.understand import (
+from recagents.graph.intent import TurnIntent
+from recagents.graph.understand import (
     MAX_SCAN_CHARS,
     CatalogMatcher,
     GenreLexicon,

@@ -1,6 +1,6 @@
 """What one chat turn asks for, as one typed object.
 
-Two paths fill a :class:`TurnIntent`: the deterministic parser in :mod:`recagents.understand`
+Two paths fill a :class:`TurnIntent`: the deterministic parser in :mod:`recagents.graph.understand`
 (works with no LLM) and, when a capable chat model is configured, structured output validated into
 the same type. Everything downstream (profile update, retrieval, ranking, explanation) reads only
 this object, so both paths behave the same from there on.

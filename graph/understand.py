@@ -1,7 +1,7 @@
 """Deterministic understanding of one chat turn, with no LLM.
 
 A person types "something like Heat but funnier" or "not that one, seen the second"; this module
-turns that into a :class:`~recagents.intent.TurnIntent` whose item references are catalog ids.
+turns that into a :class:`~recagents.graph.intent.TurnIntent` whose item references are catalog ids.
 Everything here is built from the dataset itself (titles, genres, people), so it works for any
 catalog, and it never calls a model: it is the path that always works, and the fallback when a
 chat model's structured output is missing or invalid (:func:`intent_from_llm`).
@@ -64,9 +64,9 @@ from pydantic import (
 )
 from rapidfuzz import fuzz, process
 
+from recagents.data.titles import move_article, strip_accents, title_variants
 from recagents.errors import DataError
-from recagents.intent import Action, TurnIntent
-from recagents.titles import move_article, strip_accents, title_variants
+from recagents.graph.intent import Action, TurnIntent
 
 if TYPE_CHECKING:
     from recagents.data import Dataset

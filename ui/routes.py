@@ -349,7 +349,7 @@ def _items(reply_items: list[Any]) -> list[dict[str, Any]]:
 
 
 def _recommendation_item(rec: Any) -> dict[str, Any]:
-    from recagents.explain import template_reason
+    from recagents.graph.explain import template_reason
 
     return jsonable(
         {

@@ -28,8 +28,9 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from langchain_core.callbacks import CallbackManagerForLLMRun
 from langchain_core.language_models.chat_models import BaseChatModel
@@ -117,7 +118,7 @@ class LocalChatModel(BaseChatModel):
     """Wall-clock cap on one generation, so a stuck call cannot hold the CPU forever."""
 
     supports_prefill: bool = True
-    """A trailing assistant message is continued, not answered (see ``recagents.explain``)."""
+    """A trailing assistant message is continued, not answered (see ``recagents.graph.explain``)."""
 
     _model: Any = PrivateAttr(default=None)
     _tokenizer: Any = PrivateAttr(default=None)
@@ -253,10 +254,10 @@ def _first_sentences(text: str, count: int) -> tuple[str, bool]:
     """The first ``count`` sentences of ``text`` (its leading space kept), and whether more began.
 
     Sentences are split as the explanation checks split them
-    (:func:`recagents.explain.split_sentences`: "E.T." or "Dr. Strangelove" end none), so a
+    (:func:`recagents.graph.explain.split_sentences`: "E.T." or "Dr. Strangelove" end none), so a
     sentence counts as finished once the next one starts; a line break ends the reply too.
     """
-    from recagents.explain import split_sentences
+    from recagents.graph.explain import split_sentences
 
     body = text.lstrip()
     lead = text[: len(text) - len(body)]
@@ -302,8 +303,44 @@ def _seeded(seed: int | None) -> Iterator[None]:
         yield
 
 
+@dataclass(frozen=True)
+class LLMSpec:
+    """A parsed chat-model spec: the one place ``--llm`` / ``RECAGENTS_LLM`` are read.
+
+    Attributes:
+        text: The spec as given (``local``, ``none`` or a LangChain ``provider:model``).
+        kind: ``none`` (templates only), ``local`` (embedded SmolLM2) or ``provider``.
+    """
+
+    text: str
+    kind: Literal["none", "local", "provider"]
+
+    @classmethod
+    def parse(cls, spec: str | None = None) -> LLMSpec:
+        """Read a spec; ``None`` reads ``RECAGENTS_LLM`` (default ``local``).
+
+        An explicit value always wins over the variable.
+        """
+        if spec is None:
+            spec = os.environ.get(ENV_LLM, "").strip() or DEFAULT_SPEC
+        text = spec.strip()
+        if text.lower() in NONE_SPECS or text == "":
+            return cls(text, "none")
+        if text.lower() == "local":
+            return cls(text, "local")
+        return cls(text, "provider")
+
+    @property
+    def structured_understanding(self) -> bool:
+        """Whether the model also reads turns into structured intents.
+
+        Provider models do; the small embedded model only phrases explanations.
+        """
+        return self.kind == "provider"
+
+
 def load_chat_model(
-    spec: str | None = None, settings: Settings | None = None
+    spec: str | LLMSpec | None = None, settings: Settings | None = None
 ) -> BaseChatModel | None:
     """The chat model that phrases explanations, loaded on first use and then shared.
 
@@ -324,12 +361,11 @@ def load_chat_model(
             provider, integration package not installed, bad credentials); the message says what to
             install or set.
     """
-    if spec is None:
-        spec = os.environ.get(ENV_LLM, "").strip() or DEFAULT_SPEC
-    spec = spec.strip()
-    if spec.lower() in NONE_SPECS or spec == "":
+    parsed = spec if isinstance(spec, LLMSpec) else LLMSpec.parse(spec)
+    if parsed.kind == "none":
         return None
-    local = spec.lower() == "local"
+    spec = parsed.text
+    local = parsed.kind == "local"
     base_url = "" if local else os.environ.get(ENV_BASE_URL, "").strip()
     api_key = "" if local else os.environ.get(ENV_API_KEY, "").strip()
     key_hash = hashlib.sha256(api_key.encode()).hexdigest()[:16] if api_key else ""

@@ -25,8 +25,8 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
+from recagents.data.titles import move_article, strip_accents, title_key, title_variants
 from recagents.prompts import load_prompt
-from recagents.titles import move_article, strip_accents, title_key, title_variants
 from recagents.types import Recommendation
 
 if TYPE_CHECKING:

@@ -8,53 +8,46 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
-from recagents.baselines import BASELINES, FitContext, ScoringModel
 from recagents.config import Settings
 from recagents.data import Dataset
+from recagents.data.splits import Split
+from recagents.data.texts import item_texts
 from recagents.encoder import encoder_from_settings
 from recagents.errors import ConfigError
-from recagents.evaluation import evaluate_ranking
-from recagents.splits import Split
-from recagents.texts import item_texts
+from recagents.eval.baselines import BASELINES, FitContext, ScoringModel
+from recagents.eval.metrics import evaluate_ranking
 
 logger = logging.getLogger(__name__)
 
-#: Extra model factories registered by other modules (the agents add ``agents`` here).
-MODEL_FACTORIES: dict[str, Callable[[Settings], ScoringModel]] = {
+#: Builds a model from the settings (``evaluate --model NAME`` looks NAME up in such a table).
+ModelFactory = Callable[[Settings], ScoringModel]
+
+#: The baselines as a model table. Higher layers compose their own explicit tables on top (the
+#: agents' is :data:`recagents.agents.trainer.MODELS`); nothing registers itself here on import.
+BASELINE_MODELS: dict[str, ModelFactory] = {
     name: (lambda _settings, f=factory: f()) for name, factory in BASELINES.items()
 }
 
 
-def model_names() -> list[str]:
-    """Every name ``evaluate --model`` accepts."""
-    _load_plugins()
-    return sorted(MODEL_FACTORIES)
-
-
-def _load_plugins() -> None:
-    try:  # the agents package registers its trainer; optional until it exists
-        import recagents.agents.trainer  # noqa: F401
-    except ImportError:
-        pass
-
-
-def make_model(name: str, settings: Settings) -> ScoringModel:
-    """Instantiate a model by name.
+def make_model(
+    name: str, settings: Settings, models: Mapping[str, ModelFactory] | None = None
+) -> ScoringModel:
+    """Instantiate a model by name from ``models`` (default: the baselines).
 
     Raises:
         ConfigError: Unknown name (the message lists the known ones).
     """
-    _load_plugins()
+    table = BASELINE_MODELS if models is None else models
     try:
-        factory = MODEL_FACTORIES[name]
+        factory = table[name]
     except KeyError:
         raise ConfigError(
-            f"unknown model {name!r}; choose one of {', '.join(model_names())}"
+            f"unknown model {name!r}; choose one of {', '.join(sorted(table))}"
         ) from None
     return factory(settings)
 
@@ -78,11 +71,12 @@ def fit_and_evaluate(
     *,
     ks: Sequence[int] = (10,),
     extras: dict[str, Any] | None = None,
+    models: Mapping[str, ModelFactory] | None = None,
 ) -> dict[str, Any]:
     """Train ``model_name`` on ``split.train``, report valid and test metrics.
 
     Test excludes each user's train and valid items; valid excludes train items. Valid interactions
-    are never model input.
+    are never model input. ``model_name`` is looked up in ``models`` (default: the baselines).
     """
     train, valid, test = split.matrix("train"), split.matrix("valid"), split.matrix("test")
     context = FitContext(
@@ -92,7 +86,7 @@ def fit_and_evaluate(
         seed=settings.seed,
         extras={"split": split, "settings": settings, **(extras or {})},
     )
-    model = make_model(model_name, settings)
+    model = make_model(model_name, settings, models)
     start = time.perf_counter()
     model.fit(context)
     seconds = time.perf_counter() - start

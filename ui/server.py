@@ -131,13 +131,13 @@ def make_trainer(
 
     def train(progress: Callable[[float, str], None]) -> Any:
         from recagents.agents.trainer import train_agents
-        from recagents.api import Recommender
         from recagents.data import load_dataset
-        from recagents.splits import rs_split
+        from recagents.data.splits import rs_split
+        from recagents.ui.facade import Recommender
 
         with lock:
             old = current()
-            serving = str(old.engine.coordinator.namespace)
+            serving = old.engine.namespace
             run_name = RUN_NAMES[1] if not serving.endswith(f"-{RUN_NAMES[1]}") else RUN_NAMES[0]
             progress(0.02, "loading the dataset")
             split = rs_split(load_dataset(settings.dataset, home=settings.home), settings.seed)
@@ -194,9 +194,9 @@ def serve(
     try:
         import uvicorn
 
-        from recagents.api import Recommender
         from recagents.data import load_dataset
         from recagents.ui.app import create_app
+        from recagents.ui.facade import Recommender
 
         dataset = load_dataset(settings.dataset, home=settings.home)
         run_name = latest_run(settings, dataset.name)
@@ -223,56 +223,3 @@ def serve(
     finally:
         sock.close()
     return 0
-
-
-class BackgroundServer:
-    """An ASGI app served by uvicorn in a background thread on a free 127.0.0.1 port.
-
-    For code that needs the real HTTP stack in the same process: the test suite's live servers
-    and ``bench/load.py``. ``start()`` returns once ``/api/v1/health`` answers; also a context
-    manager.
-    """
-
-    def __init__(self, app: Any) -> None:
-        import uvicorn
-
-        self.app = app
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind(("127.0.0.1", 0))
-        self.port = int(self.sock.getsockname()[1])
-        self.url = f"http://127.0.0.1:{self.port}"
-        config = uvicorn.Config(app, log_level="warning", lifespan="on", ws="none")
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(
-            target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True
-        )
-
-    def start(self, timeout: float = 60.0) -> BackgroundServer:
-        """Start serving; wait until the health endpoint answers."""
-        import time
-
-        import httpx
-
-        self.thread.start()
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{self.url}/api/v1/health", timeout=2).status_code == 200:
-                    return self
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
-        raise RuntimeError(f"server on {self.url} did not start in {timeout} s")
-
-    def stop(self) -> None:
-        """Ask uvicorn to exit and wait for its thread."""
-        self.server.should_exit = True
-        self.thread.join(15)
-        self.sock.close()
-
-    def __enter__(self) -> BackgroundServer:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from recagents.titles import title_key, title_variants
+from recagents.data.titles import title_key, title_variants
 
 logger = logging.getLogger(__name__)
 

