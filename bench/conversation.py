@@ -108,9 +108,10 @@ def count_hallucinated(rec: Recommender, reply) -> int:  # type: ignore[no-untyp
     allowed = [item.title for item in reply.items]
     for item in reply.items:
         allowed += [c["title"] for c in item.evidence.get("because_of", [])]
-    from recagents.graph.nodes import ConversationNodes
+    from recagents.graph.nodes import catalog_titles as titles_in
 
-    catalog_titles = ConversationNodes(rec.deps).catalog_titles  # the check the graph uses
+    def catalog_titles(text: str) -> list[str]:  # the check the graph uses
+        return titles_in(rec.deps, text)
 
     offending = 0
     for item in reply.items:

@@ -637,7 +637,7 @@ class TitleAudit:
     """Counts titles in the top-10's template reasons that nothing supports.
 
     The catalog detector follows the chat graph's (exact matches only, see
-    ``ConversationNodes.catalog_titles``); a match whose text is one of the evidence's own
+    ``recagents.graph.nodes.catalog_titles``); a match whose text is one of the evidence's own
     attribute values (a director or cast name) is counted apart, in ``person_names``: the catalog
     has "Will Ferrell: You're Welcome America..." whose colon alias is exactly "Will Ferrell", so
     "starring Will Ferrell" would otherwise read as naming that film.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -46,5 +47,20 @@ class Recommendation:
     evidence: Evidence = field(default_factory=Evidence)
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready form."""
+        """JSON-ready form (what the conversation state checkpoints)."""
         return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Recommendation:
+        """Rebuild from :meth:`to_dict`'s form (extra keys such as ``reason`` are ignored)."""
+        evidence = data.get("evidence") or {}
+        return cls(
+            item_id=data["item_id"],
+            title=data["title"],
+            score=float(data.get("score", 0.0)),
+            evidence=Evidence(
+                because_of=tuple(Contribution(**c) for c in evidence.get("because_of", [])),
+                shared_attributes=tuple(evidence.get("shared_attributes", [])),
+                agent_scores=dict(evidence.get("agent_scores", {})),
+            ),
+        )

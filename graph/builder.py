@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import partial
 from typing import Any
 
 from langgraph.graph import END, START, StateGraph
 
 from recagents.agents.base import ConversingRole
 from recagents.config import Settings
+from recagents.graph import nodes
 from recagents.graph.context import Context
+from recagents.graph.deps import GraphDeps
 from recagents.graph.engine import Engine
 from recagents.graph.llm import LLMSpec, load_chat_model
-from recagents.graph.nodes import ConversationNodes, GraphDeps
 from recagents.graph.state import ConversationState, InputState
 from recagents.graph.understand import IntentParser
 
@@ -54,34 +56,33 @@ def load_deps(
 def build_graph(deps: GraphDeps) -> StateGraph:
     """The conversation graph, uncompiled.
 
-    Flow: understand -> start_over | why | clarify | (update_profile -> retrieve -> rank ->
-    explain) -> respond.
+    Flow: understand -> start_over | why | clarify | (update_profile -> score_candidates -> pick
+    -> explain) -> respond.
 
     Returns:
         The uncompiled builder: ``build_graph(deps).compile(checkpointer=...)``.
     """
-    nodes = ConversationNodes(deps)
     builder = StateGraph(ConversationState, context_schema=Context, input_schema=InputState)
-    builder.add_node("understand", nodes.understand)
+    builder.add_node("understand", partial(nodes.understand, deps))
     builder.add_node("start_over", nodes.start_over)
     builder.add_node("clarify", nodes.clarify)
-    builder.add_node("why", nodes.why)
-    builder.add_node("update_profile", nodes.update_profile)
-    builder.add_node("retrieve", nodes.retrieve)
-    builder.add_node("rank", nodes.rank)
-    builder.add_node("explain", nodes.explain)
+    builder.add_node("why", partial(nodes.why, deps))
+    builder.add_node("update_profile", partial(nodes.update_profile, deps))
+    builder.add_node("score_candidates", partial(nodes.score_candidates, deps))
+    builder.add_node("pick", partial(nodes.pick, deps))
+    builder.add_node("explain", partial(nodes.explain, deps))
     builder.add_node("respond", nodes.respond)
     builder.add_edge(START, "understand")
     builder.add_conditional_edges(
         "understand",
-        nodes.route,
+        partial(nodes.route, deps),
         ["start_over", "why", "clarify", "update_profile", "respond"],
     )
     builder.add_edge("start_over", "respond")
     builder.add_edge("clarify", "respond")
-    builder.add_edge("update_profile", "retrieve")
-    builder.add_edge("retrieve", "rank")
-    builder.add_edge("rank", "explain")
+    builder.add_edge("update_profile", "score_candidates")
+    builder.add_edge("score_candidates", "pick")
+    builder.add_edge("pick", "explain")
     builder.add_edge("explain", "respond")
     builder.add_edge("why", END)
     builder.add_edge("respond", END)

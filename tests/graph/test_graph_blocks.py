@@ -193,6 +193,7 @@ def test_langgraph_json_factory_takes_only_a_config_and_loads_agents_once(
     from langchain_core.runnables import RunnableConfig
 
     import recagents.graph.app as app
+    import recagents.graph.builder as builder
 
     spec = json.loads((Path(__file__).parents[2] / "langgraph.json").read_text())
     assert spec["graphs"]["recagents"] == "./graph/app.py:make_graph"
@@ -202,15 +203,15 @@ def test_langgraph_json_factory_takes_only_a_config_and_loads_agents_once(
     loads = []
     deps = Recommender(engine, Settings.load(home=tmp_path)).deps
 
-    def load(settings, checkpointer):  # type: ignore[no-untyped-def]
-        loads.append(checkpointer)
-        return type("Loaded", (), {"deps": deps})()
+    def load(settings):  # type: ignore[no-untyped-def]
+        loads.append(settings)
+        return deps
 
-    monkeypatch.setattr(Recommender, "load", staticmethod(load))
+    monkeypatch.setattr(builder, "load_deps", load)
     monkeypatch.setattr(app, "_DEPS", {})
     first = app.make_graph({"configurable": {"thread_id": "a"}})
     second = app.make_graph({"configurable": {"thread_id": "b"}})
-    assert loads == ["memory"]  # the agents load once per process
+    assert len(loads) == 1  # the agents load once per process
     assert first.checkpointer is None and second.checkpointer is None  # the server brings one
     out = first.invoke({"messages": [HumanMessage("I loved Film 9")]})
     assert out["ranked"] and all(_block(r["item_id"]) == 1 for r in out["ranked"])

@@ -69,10 +69,10 @@ def test_replies_write_titles_as_prose(rec):
     """The catalog spells "Usual Suspects, The (1995)"; a person reads "The Usual Suspects"."""
     why = rec.chat("why The Usual Suspects?", thread_id="prose", user_id="1")
     assert why.text.startswith("I picked The Usual Suspects (1995)"), why.text
-    from recagents.graph.nodes import ConversationNodes
+    from recagents.graph.nodes import compose_reply
 
     ranked = [{"title": "Usual Suspects, The (1995)", "reason": "it is twisty."}]
-    text = ConversationNodes(rec.deps).compose({}, ranked)
+    text = compose_reply({}, ranked)
     assert text.splitlines()[-1] == "1. The Usual Suspects (1995): it is twisty."
     picks = rec.chat("something like The Usual Suspects, from the 90s", thread_id="prose2", k=10)
     assert picks.items and not re.search(r", (The|A|An) \(\d{4}\)", picks.text), picks.text

@@ -11,6 +11,7 @@ Run ``python -m tests.support.layers`` (``make lint`` does).
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -19,9 +20,21 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 
 
+#: What a build of the package reads (copied, so no stale ``build/`` folder leaks into the tree).
+SOURCES = ("pyproject.toml", "README.md", "core", "agents", "graph", "vectorstore", "ui", "prompts")
+
+
 def build_tree(target: Path) -> Path:
     """Install the package's files (not its dependencies) under ``target``; return ``target``."""
     with tempfile.TemporaryDirectory() as scratch:
+        source = Path(scratch) / "src"
+        for name in SOURCES:
+            path = ROOT / name
+            if path.is_dir():
+                shutil.copytree(path, source / name, ignore=shutil.ignore_patterns("__pycache__"))
+            else:
+                source.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(path, source / name)
         subprocess.run(
             [
                 sys.executable,
@@ -34,7 +47,7 @@ def build_tree(target: Path) -> Path:
                 "--no-index",
                 "--target",
                 str(target),
-                str(ROOT),
+                str(source),
             ],
             check=True,
             cwd=scratch,

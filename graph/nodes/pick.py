@@ -1,0 +1,48 @@
+"""Node ``pick``: the top k of the candidates, with evidence, then the conversing roles.
+
+The ranking agent's scores order the candidates; soft preferences ("leaning comedy") nudge them
+by 1.5 standard deviations. Each role with a ``converse`` hook (e.g. the diversity re-ranker) may
+then reorder the picks and add its own outputs.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from langgraph.runtime import Runtime
+
+from recagents.graph.context import Context
+from recagents.graph.deps import GraphDeps, profile_for
+from recagents.graph.state import ConversationState
+
+
+def pick(deps: GraphDeps, state: ConversationState, runtime: Runtime[Context]) -> dict[str, Any]:
+    """Ranking agent: learned scores over the candidates, soft preferences as a nudge."""
+    context = runtime.context or Context()
+    dataset = deps.dataset
+    profile = state.get("profile") or profile_for(deps, state)
+    items = np.array(
+        [dataset.item_map.index(i) for i in state.get("candidates") or []], dtype=np.int64
+    )
+    if len(items) == 0:
+        return {"ranked": []}
+    scores = profile.scores[items].astype(np.float64)
+    prefer = set((state.get("constraints") or {}).get("genres_prefer", []))
+    if prefer:
+        spread = float(np.std(scores[np.isfinite(scores)])) or 1.0
+        genres = deps.engine.genres
+        bonus = np.array([1.5 * spread if prefer & genres(int(i)) else 0.0 for i in items])
+        scores = scores + bonus
+    top = items[np.argsort(-scores, kind="stable")[: context.k]]
+    recs = [deps.engine.evidence(profile, int(i)) for i in top]
+    out: dict[str, Any] = {"ranked": [r.to_dict() for r in recs]}
+    role_outputs: dict[str, Any] = {}
+    for role in deps.roles:
+        result = role.converse(out["ranked"], state) or {}
+        if "ranked" in result:
+            out["ranked"] = result.pop("ranked")
+        role_outputs[role.name] = result
+    if role_outputs:
+        out["role_outputs"] = role_outputs
+    return out
