@@ -25,7 +25,11 @@ class IdMap:
             self.add(ext)
 
     def add(self, ext: object) -> int:
-        """Index of ``ext``, appending it when new (cold-start users and items)."""
+        """Index of ``ext``, appending it when new (how a dataset's maps are built).
+
+        Serving never appends: an unknown user or item raises :class:`UnknownEntityError` from
+        :meth:`index`, which the ranking path turns into its cold-start route.
+        """
         key = str(ext)
         found = self._index.get(key)
         if found is not None:

@@ -19,14 +19,13 @@ from __future__ import annotations
 import contextvars
 import logging
 import re
-import string
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 from recagents.data.titles import move_article, strip_accents, title_key, title_variants
-from recagents.prompts import load_prompt
+from recagents.prompts import load_chat_prompt, prompt_sections
 from recagents.types import Recommendation
 
 if TYPE_CHECKING:
@@ -456,27 +455,6 @@ def _clean_request(request: str, limit: int = 200) -> str:
     return request or "nothing specific"
 
 
-_SECTION = re.compile(
-    r"^##\s*(system|user|assistant|assistant without liked)\s*$", re.IGNORECASE | re.MULTILINE
-)
-
-
-def _prompt_sections() -> dict[str, string.Template]:
-    """The prompt file's ``## system``, ``## user`` and ``## assistant`` sections.
-
-    A file without sections is all ``user``. ``assistant`` is the opening of the reply, sent as a
-    prefill to models that continue a trailing assistant message (``supports_prefill``);
-    ``assistant without liked`` replaces it when the evidence has no liked titles.
-    """
-    text = _COMMENT.sub("", load_prompt(PROMPT_NAME)).strip()
-    parts = _SECTION.split(text)
-    if len(parts) == 1:
-        return {"user": string.Template(text)}
-    return {
-        parts[i].lower(): string.Template(parts[i + 1].strip()) for i in range(1, len(parts), 2)
-    }
-
-
 def build_messages(
     rec: Recommendation, request: str = "", *, prefill: bool = False
 ) -> list[BaseMessage]:
@@ -493,8 +471,6 @@ def build_messages(
             model on the title and the evidence (SmolLM2: 11 of 12 replies verified, against 6 of
             12 without), but only models that continue a trailing assistant message can take it.
     """
-    from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
-
     liked = _liked_titles(rec)[:MAX_LIKED_IN_TEXT]
     values = {
         "title": display_title(rec.title),
@@ -504,17 +480,10 @@ def build_messages(
         "facts": template_reason(rec),
         "first_liked": liked[0] if liked else "",
     }
-    sections = _prompt_sections()
-    messages: list[BaseMessage] = []
-    if "system" in sections:
-        messages.append(SystemMessage(content=sections["system"].substitute(values)))
-    messages.append(HumanMessage(content=sections["user"].substitute(values)))
-    opening = sections.get("assistant")
-    if not liked:
-        opening = sections.get("assistant without liked", opening)
-    if prefill and opening is not None:
-        messages.append(AIMessage(content=opening.substitute(values)))
-    return messages
+    opening: tuple[str, ...] = ()
+    if prefill:
+        opening = ("assistant",) if liked else ("assistant without liked", "assistant")
+    return load_chat_prompt(PROMPT_NAME, opening).format_messages(**values)
 
 
 def build_prompt(rec: Recommendation, request: str = "") -> str:
@@ -524,9 +493,9 @@ def build_prompt(rec: Recommendation, request: str = "") -> str:
 
 def _instruction_ngrams(n: int = 5) -> set[tuple[str, ...]]:
     """Word n-grams of the prompt's fixed text; a reply containing one is echoing instructions."""
-    template = _SECTION.sub("", _COMMENT.sub("", load_prompt(PROMPT_NAME)))
+    template = "\n".join(prompt_sections(PROMPT_NAME).values())
     grams: set[tuple[str, ...]] = set()
-    for fragment in re.split(r"\$\{?\w+\}?", template):
+    for fragment in re.split(r"\{\w+\}", template):
         words = re.findall(r"[a-z0-9']+", fragment.lower())
         grams |= {tuple(words[i : i + n]) for i in range(len(words) - n + 1)}
     return grams

@@ -21,12 +21,12 @@ from recagents.agents.base import ConversingRole
 from recagents.agents.trainer import TrainedAgents
 from recagents.config import Settings
 from recagents.errors import ConfigError, DataError
+from recagents.graph.deps import MAX_MESSAGE_CHARS
 from recagents.graph.engine import Engine
 from recagents.types import Recommendation
 
 logger = logging.getLogger(__name__)
 
-MAX_MESSAGE_CHARS = 20_000
 FILTER_KEYS = (
     "genres_include",
     "genres_exclude",
@@ -119,7 +119,7 @@ class Recommender:
             self.engine,
             chat_model=chat_model,
             structured_understanding=structured_understanding,
-            roles=None if not roles else roles,
+            roles=roles,
         )
         self.parser = self.deps.parser
         self.checkpointer = checkpointer if checkpointer is not None else InMemorySaver()

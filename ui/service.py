@@ -12,7 +12,7 @@ import math
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
@@ -66,7 +66,6 @@ class _Catalog:
     folded: list[str]
     popularity: np.ndarray
     genres: list[str]
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 class Service:

