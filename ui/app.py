@@ -49,8 +49,8 @@ def create_app(
     import gradio as gr
 
     from recagents import __version__
-    from recagents.ui.blocks import build_blocks
     from recagents.ui.formatting import CARD_CSS
+    from recagents.ui.gradio import build_blocks
     from recagents.ui.routes import add_not_found, install_error_handlers, router
 
     if auth_token is not None and not auth_token.strip():
