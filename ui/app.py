@@ -40,7 +40,8 @@ def create_app(
             background thread; the new recommender then serves both the UI and the API.
 
     Returns:
-        The FastAPI app (``app.state.service`` holds the shared :class:`Service`).
+        The FastAPI app (``app.state.service`` holds the shared :class:`Service`,
+        ``app.state.auth_token`` the token the API enforces).
     """
     from recagents.env import ensure_offline
 
@@ -48,9 +49,9 @@ def create_app(
     import gradio as gr
 
     from recagents import __version__
-    from recagents.ui.blocks import build_blocks
     from recagents.ui.formatting import CARD_CSS
-    from recagents.ui.routes import add_not_found, build_routers, install_error_handlers
+    from recagents.ui.gradio import build_blocks
+    from recagents.ui.routes import add_not_found, install_error_handlers, router
 
     if auth_token is not None and not auth_token.strip():
         from recagents.errors import ConfigError
@@ -73,12 +74,12 @@ def create_app(
             "`Authorization: Bearer <RECAGENTS_API_TOKEN>`."
         ),
     )
+    # What the routes' dependencies read (recagents.ui.routes.get_service / require_token).
     app.state.service = service
+    app.state.auth_token = auth_token
     install_error_handlers(app)
-    routers = build_routers(service, auth_token=auth_token)
-    for router in routers:
-        app.include_router(router)
-    add_not_found(app, routers)  # before the UI's mount at "/", which would answer every path
+    app.include_router(router)
+    add_not_found(app, [router])  # before the UI's mount at "/", which would answer every path
     blocks = build_blocks(service)
     blocks.queue(default_concurrency_limit=16)
     gr.mount_gradio_app(

@@ -13,9 +13,6 @@ import re
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
-#: Longest message the chat accepts (the API documents the same bound).
-MAX_MESSAGE_CHARS = 20_000
-
 #: How each agent's score is named for people.
 AGENT_SCORE_LABELS: dict[str, str] = {
     "tower": "profile match (user-profile × item agents)",
@@ -36,8 +33,11 @@ def check_message(message: Any) -> str | None:
     """A friendly sentence when a chat message cannot be sent as is, else ``None``.
 
     The UI answers with this instead of calling the recommender, so an empty or huge paste
-    never reaches the graph and never turns into an error page.
+    never reaches the graph and never turns into an error page. The bound is the graph's own
+    (imported here, not at module level: the graph pulls in torch, and these helpers stay light).
     """
+    from recagents.graph.nodes import MAX_MESSAGE_CHARS
+
     if not isinstance(message, str) or not message.strip():
         return "Please type a message first, e.g. “I loved The Matrix” or “a comedy from the 90s”."
     if len(message) > MAX_MESSAGE_CHARS:

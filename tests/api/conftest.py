@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from tests.api.server import LiveServer, block_recommender
+from tests.api.server import LiveServer, block_server
 
 TOKEN = "test-token-4f9a"
 
@@ -15,20 +15,14 @@ TOKEN = "test-token-4f9a"
 @pytest.fixture(scope="session")
 def api_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     """Loopback server without a token (what ``recagents serve`` runs by default)."""
-    from recagents.ui.app import create_app
-
-    app = create_app(block_recommender(tmp_path_factory.mktemp("api-home")))
-    with LiveServer(app) as server:
+    with block_server(tmp_path_factory.mktemp("api-home")) as server:
         yield server
 
 
 @pytest.fixture(scope="session")
 def auth_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     """A server as ``--host`` exposes it: API token and UI login required."""
-    from recagents.ui.app import create_app
-
-    app = create_app(block_recommender(tmp_path_factory.mktemp("auth-home")), auth_token=TOKEN)
-    with LiveServer(app) as server:
+    with block_server(tmp_path_factory.mktemp("auth-home"), auth_token=TOKEN) as server:
         yield server
 
 

@@ -7,9 +7,10 @@ genres by block of 8: Drama, Comedy, Horror, Western), so every test knows the r
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -89,6 +90,18 @@ def block_recommender(home: Path, checkpointer: Any = None, chat_model: Any = No
         chat_model=chat_model,
         checkpointer=checkpointer if checkpointer is not None else InMemorySaver(),
     )
+
+
+@contextlib.contextmanager
+def block_server(
+    home: Path, *, chat_model: Any = None, auth_token: str | None = None
+) -> Iterator[LiveServer]:
+    """A live server around a fresh :func:`block_recommender` app (no trainer)."""
+    from recagents.ui.app import create_app
+
+    app = create_app(block_recommender(home, chat_model=chat_model), auth_token=auth_token)
+    with LiveServer(app) as server:
+        yield server
 
 
 def block_trainer(home: Path, checkpointer: Any) -> Callable[[Callable[[float, str], None]], Any]:

@@ -13,7 +13,7 @@ import pytest
 
 from recagents.errors import DataError
 from tests.api.conftest import TOKEN
-from tests.api.server import PHRASING, LiveServer, block_of, block_recommender, phrasing_model
+from tests.api.server import PHRASING, block_of, block_server, phrasing_model
 
 
 def _thread() -> str:
@@ -103,11 +103,9 @@ def _events(raw: str) -> list[tuple[str, Any]]:
 
 
 def test_chat_stream_sends_the_draft_before_the_model_phrasing(tmp_path):
-    from recagents.ui.app import create_app
-
     model = phrasing_model(delay_s=1.0)
     with (
-        LiveServer(create_app(block_recommender(tmp_path, chat_model=model))) as server,
+        block_server(tmp_path, chat_model=model) as server,
         httpx.Client(base_url=server.url, timeout=30) as client,
         client.stream(
             "POST", "/api/v1/chat/stream", json={"message": "I loved Film 1", "k": 3}

@@ -16,7 +16,13 @@ from typing import Any
 
 import pytest
 
-from tests.api.server import LiveServer, block_recommender, block_trainer, phrasing_model
+from tests.api.server import (
+    LiveServer,
+    block_recommender,
+    block_server,
+    block_trainer,
+    phrasing_model,
+)
 
 CHROMIUM = os.environ.get("RECAGENTS_CHROMIUM", "/usr/bin/chromium")
 LAUNCH_ARGS = [
@@ -82,21 +88,15 @@ def ui_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
 @pytest.fixture(scope="session")
 def phrasing_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     """A server whose chat model takes 3 s to phrase the top pick, as the local one can."""
-    from recagents.ui.app import create_app
-
     model = phrasing_model(delay_s=3.0)
-    app = create_app(block_recommender(tmp_path_factory.mktemp("phrase-home"), chat_model=model))
-    with LiveServer(app) as server:
+    with block_server(tmp_path_factory.mktemp("phrase-home"), chat_model=model) as server:
         yield server
 
 
 @pytest.fixture(scope="session")
 def login_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     """A server as ``--host`` exposes it: the UI asks for a login."""
-    from recagents.ui.app import create_app
-
-    app = create_app(block_recommender(tmp_path_factory.mktemp("login-home")), auth_token=TOKEN)
-    with LiveServer(app) as server:
+    with block_server(tmp_path_factory.mktemp("login-home"), auth_token=TOKEN) as server:
         yield server
 
 

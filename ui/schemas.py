@@ -1,0 +1,240 @@
+"""The HTTP API's request and response models: what ``/openapi.json`` documents.
+
+Kept apart from the routes so the contract reads in one place; the class names are the schema
+names of the OpenAPI document, so renaming one changes the published API.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from recagents.graph.nodes import MAX_MESSAGE_CHARS
+
+#: Longest thread, user or item id the API accepts.
+MAX_ID_CHARS = 200
+
+
+class Contribution(BaseModel):
+    """One of the person's items that pushed a recommendation up."""
+
+    item_id: str
+    title: str
+    weight: float
+
+
+class Evidence(BaseModel):
+    """Why an item was recommended: the facts the reason was written from."""
+
+    model_config = ConfigDict(extra="allow")
+
+    because_of: list[Contribution] = Field(
+        default_factory=list, description="liked items that drove the pick, strongest first"
+    )
+    shared_attributes: list[str] = Field(
+        default_factory=list, description="e.g. 'genre: Crime', 'director: Bryan Singer'"
+    )
+    agent_scores: dict[str, float | None] = Field(
+        default_factory=dict,
+        description="each agent's score: tower, history, text, popularity, final",
+    )
+
+
+class Item(BaseModel):
+    """A recommended item."""
+
+    id: str = Field(description="catalog item id")
+    title: str = Field(description="display title with year")
+    score: float = Field(description="the ranking agent's final score (higher is better)")
+    reason: str = Field(description="one-line reason built from the evidence")
+    evidence: Evidence
+    reason_source: Literal["llm", "template"] = Field(
+        "template",
+        description="llm: the chat model phrased the reason and it passed the checks; "
+        "template: written by code from the evidence",
+    )
+
+
+class ChatRequest(BaseModel):
+    """One chat message."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    message: str = Field(
+        min_length=1,
+        max_length=MAX_MESSAGE_CHARS,
+        description=f"what the person says (1 to {MAX_MESSAGE_CHARS} characters)",
+        examples=["I loved Heat, something like it but funnier"],
+    )
+    thread_id: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=MAX_ID_CHARS,
+        description="conversation id; memory is per thread. Omit it to start a new thread "
+        "(the response carries the new id)",
+    )
+    user_id: str | None = Field(
+        default=None,
+        max_length=MAX_ID_CHARS,
+        description="a known user id starts from that user's learned profile; omit for a new user",
+    )
+    k: int = Field(default=5, ge=1, le=50, description="how many items to recommend")
+
+    @field_validator("message")
+    @classmethod
+    def _has_text(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("message must contain some text, not only spaces")
+        return value
+
+    @field_validator("thread_id")
+    @classmethod
+    def _thread_has_text(cls, value: str | None) -> str | None:
+        if value is not None and not value.strip():
+            raise ValueError("thread_id must not be blank")
+        return value
+
+
+class ChatResponse(BaseModel):
+    """A chat turn's answer."""
+
+    reply: str = Field(description="the text answer")
+    items: list[Item] = Field(description="recommendations of this turn (empty for other turns)")
+    thread_id: str
+
+
+class RecommendationsResponse(BaseModel):
+    """Top-k for one user."""
+
+    user_id: str
+    known_user: bool = Field(
+        description="false: the id is not in the catalog and the cold-start route served it"
+    )
+    items: list[Item]
+
+
+class FeedbackRequest(BaseModel):
+    """A thumbs up or down on an item in a thread."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    thread_id: str = Field(min_length=1, max_length=MAX_ID_CHARS)
+    item_id: str = Field(min_length=1, max_length=MAX_ID_CHARS)
+    liked: bool = Field(description="true for 👍, false for 👎")
+
+
+class FeedbackResponse(BaseModel):
+    """The thread's profile after the feedback (used from the next turn on)."""
+
+    thread_id: str
+    item_id: str
+    liked: bool
+    liked_items: list[str]
+    disliked_items: list[str]
+
+
+class CatalogItem(BaseModel):
+    """A catalog entry."""
+
+    id: str
+    title: str
+    year: int | None
+    genres: list[str]
+
+
+class ItemsResponse(BaseModel):
+    """Catalog search results."""
+
+    query: str
+    items: list[CatalogItem]
+
+
+class AgentInfo(BaseModel):
+    """One registered agent and its last round."""
+
+    name: str = Field(description="instance name (replicas get a suffix)")
+    role: str = Field(description="registered role name")
+    order: int
+    publishes: str | None
+    consumes: list[str]
+    scores: bool
+    rounds_trained: int
+    status: str
+    last_round: int | None
+    metrics: dict[str, Any] = Field(description="what the agent reported in the last round")
+    serving_round: int | None = Field(description="the round whose weights are served (best)")
+    serving_metrics: dict[str, Any] = Field(
+        description="what the agent reported in the served round"
+    )
+
+
+class RunInfo(BaseModel):
+    """The last training run."""
+
+    rounds: int
+    best_round: int
+    best_valid_ndcg: float | None = Field(alias="best_valid_ndcg@10")
+    stopped: str
+    run_dir: str
+    last_valid: dict[str, float | None]
+
+    model_config = ConfigDict(populate_by_name=True)
+
+
+class AgentsResponse(BaseModel):
+    """Registered roles, their last round's metrics and the training status."""
+
+    agents: list[AgentInfo]
+    run: RunInfo
+    training: dict[str, Any]
+
+
+class Message(BaseModel):
+    """One message of a thread."""
+
+    role: str = Field(description="user or assistant")
+    text: str
+
+
+class ThreadResponse(BaseModel):
+    """A thread's memory."""
+
+    thread_id: str
+    user_id: str | None
+    messages: list[Message]
+    liked: list[str]
+    disliked: list[str]
+    seen: list[str]
+    rejected: list[str]
+    shown: list[str]
+
+
+class HealthResponse(BaseModel):
+    """Liveness and what is served."""
+
+    status: str
+    version: str
+    dataset: str
+    users: int
+    items: int
+    auth: bool = Field(description="whether the API requires a bearer token")
+    training: str
+
+
+class ErrorBody(BaseModel):
+    """What went wrong and what to do."""
+
+    type: str
+    message: str
+
+
+class ErrorResponse(BaseModel):
+    """Every 4xx/5xx body."""
+
+    error: ErrorBody
+
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorResponse} for code in (400, 401, 404, 422)
+}
