@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 
 @dataclass(frozen=True)
@@ -39,20 +39,52 @@ class Evidence:
 
 @dataclass(frozen=True)
 class Recommendation:
-    """A ranked item with its score and evidence."""
+    """A ranked item with its score, evidence and reason: the one shape of a recommended item.
+
+    The engine produces it, the conversation state checkpoints :meth:`to_dict` (and rebuilds with
+    :meth:`from_dict`), the Python facade returns it in ``Reply.items``, and the HTTP API and the
+    UI send :meth:`to_public` (the documented JSON item, whose ``id`` is ``item_id``).
+
+    Attributes:
+        item_id: Catalog item id.
+        title: Catalog title with year.
+        score: The ranking agent's final score (higher is better).
+        evidence: The facts behind the pick.
+        reason: The one-line reason shown (empty until the explain step writes it).
+        reason_source: ``llm`` when the chat model's phrasing passed the checks, else
+            ``template`` (written by code from the evidence).
+    """
 
     item_id: str
     title: str
     score: float
     evidence: Evidence = field(default_factory=Evidence)
+    reason: str = ""
+    reason_source: Literal["llm", "template"] = "template"
+
+    @property
+    def id(self) -> str:
+        """The item id under its public name (the HTTP API's and the facade's ``id``)."""
+        return self.item_id
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form (what the conversation state checkpoints)."""
         return asdict(self)
 
+    def to_public(self) -> dict[str, Any]:
+        """The item as the HTTP API and the UI send it (``id`` instead of ``item_id``)."""
+        return {
+            "id": self.item_id,
+            "title": self.title,
+            "score": self.score,
+            "reason": self.reason,
+            "evidence": self.evidence.to_dict(),
+            "reason_source": self.reason_source,
+        }
+
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Recommendation:
-        """Rebuild from :meth:`to_dict`'s form (extra keys such as ``reason`` are ignored)."""
+        """Rebuild from :meth:`to_dict`'s form."""
         evidence = data.get("evidence") or {}
         return cls(
             item_id=data["item_id"],
@@ -63,4 +95,6 @@ class Recommendation:
                 shared_attributes=tuple(evidence.get("shared_attributes", [])),
                 agent_scores=dict(evidence.get("agent_scores", {})),
             ),
+            reason=str(data.get("reason") or ""),
+            reason_source="llm" if data.get("reason_source") == "llm" else "template",
         )

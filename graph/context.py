@@ -4,6 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+#: Longest message a turn reads (longer ones are cut, never refused). Every way in (the facade, the
+#: HTTP API, the UI) checks against this one value; it lives here because this module is cheap to
+#: import (no torch), unlike the nodes.
+MAX_MESSAGE_CHARS = 20_000
+
 
 @dataclass
 class Context:

@@ -1,8 +1,4 @@
-"""What the conversation's nodes share: the live objects bound when the graph is built.
-
-Also the one cap on a message's length, used by every way in (the facade, the HTTP API, the UI)
-and by the nodes themselves.
-"""
+"""What the conversation's nodes share: the live objects bound when the graph is built."""
 
 from __future__ import annotations
 
@@ -15,13 +11,11 @@ from langchain_core.messages import AnyMessage
 from recagents.agents.base import ConversingRole
 from recagents.agents.trainer import ProfileScores
 from recagents.data import Dataset
+from recagents.graph.context import MAX_MESSAGE_CHARS
 from recagents.graph.engine import Engine
 from recagents.graph.state import ConversationState
 from recagents.graph.understand import IntentParser
 from recagents.vectorstore.base import EmbeddingStore
-
-#: Longest message a turn reads (longer ones are cut, never refused).
-MAX_MESSAGE_CHARS = 20_000
 
 
 @dataclass

@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -21,7 +21,7 @@ from recagents.agents.base import ConversingRole
 from recagents.agents.trainer import TrainedAgents
 from recagents.config import Settings
 from recagents.errors import ConfigError, DataError
-from recagents.graph.deps import MAX_MESSAGE_CHARS
+from recagents.graph.context import MAX_MESSAGE_CHARS
 from recagents.graph.engine import Engine
 from recagents.types import Recommendation
 
@@ -38,21 +38,8 @@ FILTER_KEYS = (
 )
 
 
-@dataclass
-class ReplyItem:
-    """One recommended item as the chat returns it."""
-
-    id: str
-    title: str
-    score: float
-    reason: str
-    evidence: dict[str, Any] = field(default_factory=dict)
-    reason_source: str = "template"
-    """``llm`` when the chat model's phrasing passed verification, else ``template``."""
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready form."""
-        return asdict(self)
+#: A recommended item in a reply: the same type the engine produces (``.id``, ``.reason``...).
+ReplyItem = Recommendation
 
 
 @dataclass
@@ -60,7 +47,7 @@ class Reply:
     """What one chat turn answers."""
 
     text: str
-    items: list[ReplyItem]
+    items: list[Recommendation]
     thread_id: str
     intent: dict[str, Any] = field(default_factory=dict)
 
@@ -68,22 +55,15 @@ class Reply:
         """JSON-ready form (the HTTP API's body)."""
         return {
             "reply": self.text,
-            "items": [i.to_dict() for i in self.items],
+            "items": [i.to_public() for i in self.items],
             "thread_id": self.thread_id,
             "intent": self.intent,
         }
 
 
-def _reply_item(rec: Mapping[str, Any]) -> ReplyItem:
-    """A ranked item of the graph state as the API returns it."""
-    return ReplyItem(
-        rec["item_id"],
-        rec["title"],
-        float(rec["score"]),
-        rec.get("reason", ""),
-        rec.get("evidence") or {},
-        rec.get("reason_source") or "template",
-    )
+def _reply_item(rec: Mapping[str, Any]) -> Recommendation:
+    """A ranked item of the graph state (its checkpointed dict) as the facade returns it."""
+    return Recommendation.from_dict(rec)
 
 
 class Recommender:
@@ -248,7 +228,7 @@ class Recommender:
         messages = state.get("messages") or []
         text = str(messages[-1].content) if messages else ""
         intent = state.get("intent") or {}
-        items: list[ReplyItem] = []
+        items: list[Recommendation] = []
         if intent.get("action") == "recommend":
             items = [_reply_item(rec) for rec in state.get("ranked") or []]
         return Reply(text, items, thread_id, intent)

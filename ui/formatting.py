@@ -13,6 +13,9 @@ import re
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
+from recagents.data.titles import YEAR_SUFFIX
+from recagents.graph.context import MAX_MESSAGE_CHARS
+
 #: How each agent's score is named for people.
 AGENT_SCORE_LABELS: dict[str, str] = {
     "tower": "profile match (user-profile × item agents)",
@@ -21,8 +24,6 @@ AGENT_SCORE_LABELS: dict[str, str] = {
     "popularity": "popularity",
     "final": "final score (ranking agent)",
 }
-
-_YEAR_SUFFIX = re.compile(r"\s*\((\d{4})\)\s*$")
 
 
 def _e(value: Any) -> str:
@@ -33,11 +34,8 @@ def check_message(message: Any) -> str | None:
     """A friendly sentence when a chat message cannot be sent as is, else ``None``.
 
     The UI answers with this instead of calling the recommender, so an empty or huge paste
-    never reaches the graph and never turns into an error page. The bound is the graph's own
-    (imported here, not at module level: the graph pulls in torch, and these helpers stay light).
+    never reaches the graph and never turns into an error page. The bound is the graph's own.
     """
-    from recagents.graph.nodes import MAX_MESSAGE_CHARS
-
     if not isinstance(message, str) or not message.strip():
         return "Please type a message first, e.g. “I loved The Matrix” or “a comedy from the 90s”."
     if len(message) > MAX_MESSAGE_CHARS:
@@ -110,7 +108,7 @@ def escape_chat(text: str) -> str:
 
 def split_title(title: str, year: Any = None) -> tuple[str, str]:
     """``("Toy Story", "1995")`` from ``"Toy Story (1995)"`` or from a title and a year column."""
-    match = _YEAR_SUFFIX.search(title)
+    match = YEAR_SUFFIX.search(title)
     if match:
         return title[: match.start()].strip(), match.group(1)
     if year is None or (isinstance(year, float) and math.isnan(year)) or year == "":

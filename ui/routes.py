@@ -20,6 +20,7 @@ import json
 import logging
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import replace
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Path, Query, Request
@@ -36,6 +37,7 @@ from recagents.errors import (
     RecagentsError,
     UnknownEntityError,
 )
+from recagents.types import Recommendation
 from recagents.ui.formatting import stream_tokens
 from recagents.ui.schemas import (
     ERRORS,
@@ -183,23 +185,14 @@ def require_token(
 # -- helpers ------------------------------------------------------------------------------------
 
 
-def _items(reply_items: list[Any]) -> list[dict[str, Any]]:
-    return [jsonable(item.to_dict()) for item in reply_items]
+def _items(reply_items: list[Recommendation]) -> list[dict[str, Any]]:
+    return [jsonable(item.to_public()) for item in reply_items]
 
 
-def _recommendation_item(rec: Any) -> dict[str, Any]:
+def _recommendation_item(rec: Recommendation) -> dict[str, Any]:
     from recagents.graph.explain import template_reason
 
-    return jsonable(
-        {
-            "id": rec.item_id,
-            "title": rec.title,
-            "score": rec.score,
-            "reason": template_reason(rec),
-            "reason_source": "template",
-            "evidence": rec.evidence.to_dict(),
-        }
-    )
+    return jsonable(replace(rec, reason=template_reason(rec)).to_public())
 
 
 def _sse(event: str, data: dict[str, Any]) -> str:

@@ -10,7 +10,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from recagents.graph.nodes import MAX_MESSAGE_CHARS
+from recagents.graph.context import MAX_MESSAGE_CHARS
 
 #: Longest thread, user or item id the API accepts.
 MAX_ID_CHARS = 200

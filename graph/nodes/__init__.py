@@ -6,7 +6,8 @@ take :class:`~recagents.graph.deps.GraphDeps` first; the builder binds it. Candi
 state and never enter a prompt: the chat model only sees the one item it phrases and its evidence.
 """
 
-from recagents.graph.deps import MAX_MESSAGE_CHARS, GraphDeps
+from recagents.graph.context import MAX_MESSAGE_CHARS
+from recagents.graph.deps import GraphDeps
 from recagents.graph.nodes.candidates import score_candidates
 from recagents.graph.nodes.clarify import clarify
 from recagents.graph.nodes.explain import catalog_titles, explain

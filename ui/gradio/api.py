@@ -35,7 +35,7 @@ def chat_api(service: Service) -> Callable[..., dict]:
         return jsonable(
             {
                 "reply": reply.text,
-                "items": [i.to_dict() for i in reply.items],
+                "items": [i.to_public() for i in reply.items],
                 "thread_id": reply.thread_id,
             }
         )

@@ -158,7 +158,7 @@ class ChatHandlers:
                 message, thread_id, user_id, k=MAX_CARDS
             ):
                 if kind == "draft":  # the picks now; the model's phrasing when it is ready
-                    draft_items = [jsonable(i.to_dict()) for i in reply.items]
+                    draft_items = [jsonable(i.to_public()) for i in reply.items]
                     history[-1] = {
                         "role": "assistant",
                         "content": fmt.escape_chat(reply.text) + "\n\n" + fmt.DRAFT_NOTE,
@@ -188,7 +188,7 @@ class ChatHandlers:
             history[-1] = {"role": "assistant", "content": chunk}
             yield (history, gr.skip(), thread_id, gr.skip(), gr.skip(), *self.cards_skip())
             time.sleep(UPDATE_DELAY_S)
-        new_items = [jsonable(i.to_dict()) for i in reply.items]
+        new_items = [jsonable(i.to_public()) for i in reply.items]
         if new_items:
             yield (
                 history,
