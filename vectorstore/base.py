@@ -32,6 +32,7 @@ import difflib
 import logging
 import math
 import re
+from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from numbers import Integral, Real
@@ -458,3 +459,95 @@ def normalize_where(where: Where | None) -> dict[str, Any] | None:
     if not clauses:
         return None
     return _combine("$and", clauses)
+
+
+# --------------------------------------------------------------------------- shared preamble
+
+
+class ValidatingStore(ABC):
+    """The protocol's public methods, validating every argument once for every implementation.
+
+    A store subclasses this and implements the ``_upsert`` / ``_get`` / ``_query`` / ``_delete``
+    hooks, which receive checked, normalised arguments: so the in-memory store and ChromaDB refuse
+    the same inputs with the same messages, and neither repeats the checks.
+    """
+
+    def upsert(
+        self,
+        collection: str,
+        ids: Sequence[str],
+        embeddings: np.ndarray,
+        metadatas: Sequence[Metadata | None] | None = None,
+    ) -> None:
+        """Insert or replace vectors; see :meth:`EmbeddingStore.upsert`."""
+        check_collection_name(collection)
+        id_list = check_ids(ids)
+        if not id_list:
+            return
+        check_unique(id_list)
+        matrix = check_embeddings(embeddings, len(id_list))
+        rows = check_metadatas(metadatas, len(id_list))
+        self._upsert(collection, id_list, matrix, rows)
+
+    def get(
+        self,
+        collection: str,
+        ids: Sequence[str] | None = None,
+        where: Where | None = None,
+    ) -> tuple[list[str], np.ndarray, list[dict[str, MetadataValue]]]:
+        """Read vectors back; see :meth:`EmbeddingStore.get`."""
+        wanted = None if ids is None else check_ids(ids)
+        return self._get(collection, wanted, normalize_where(where))
+
+    def query(
+        self,
+        collection: str,
+        embedding: np.ndarray,
+        k: int,
+        where: Where | None = None,
+    ) -> list[QueryResult]:
+        """Top-k cosine search; see :meth:`EmbeddingStore.query`."""
+        queries = check_query(embedding)
+        k = check_k(k)
+        return self._query(collection, queries, k, normalize_where(where))
+
+    def delete(
+        self,
+        collection: str,
+        ids: Sequence[str] | None = None,
+        where: Where | None = None,
+    ) -> None:
+        """Remove records; see :meth:`EmbeddingStore.delete`."""
+        wanted = None if ids is None else check_ids(ids)
+        strict = normalize_where(where)
+        if wanted is not None and not wanted:
+            return
+        if wanted is None and strict is None:
+            raise VectorStoreError(
+                "delete() needs ids or a where filter; use drop() to remove a whole collection"
+            )
+        self._delete(collection, wanted, strict)
+
+    @abstractmethod
+    def _upsert(
+        self, collection: str, ids: list[str], matrix: np.ndarray, rows: list[Metadata | None]
+    ) -> None:
+        """Write checked rows (unique ids, float32 matrix, one metadata or None per row)."""
+
+    @abstractmethod
+    def _get(
+        self, collection: str, wanted: list[str] | None, where: dict[str, Any] | None
+    ) -> tuple[list[str], np.ndarray, list[dict[str, MetadataValue]]]:
+        """Read checked ids (or all) under a normalised filter."""
+
+    @abstractmethod
+    def _query(
+        self, collection: str, queries: np.ndarray, k: int, where: dict[str, Any] | None
+    ) -> list[QueryResult]:
+        """Search with checked query rows and k under a normalised filter."""
+
+    @abstractmethod
+    def _delete(
+        self, collection: str, wanted: list[str] | None, where: dict[str, Any] | None
+    ) -> None:
+        """Remove checked ids (or every match of a filter; never neither)."""

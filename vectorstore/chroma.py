@@ -23,7 +23,7 @@ Choices that keep it safe and predictable:
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar, cast
@@ -37,16 +37,9 @@ from recagents.vectorstore.base import (
     Metadata,
     MetadataValue,
     QueryResult,
-    Where,
+    ValidatingStore,
     check_collection_name,
-    check_embeddings,
-    check_ids,
-    check_k,
-    check_metadatas,
-    check_query,
-    check_unique,
     missing_collection,
-    normalize_where,
 )
 
 if TYPE_CHECKING:
@@ -107,7 +100,7 @@ def _space(handle: Collection) -> str | None:
     return str(legacy["hnsw:space"]) if "hnsw:space" in legacy else None
 
 
-class ChromaStore:
+class ChromaStore(ValidatingStore):
     """:class:`~recagents.vectorstore.base.EmbeddingStore` backed by ChromaDB.
 
     Give at most one of ``path``, ``url`` and ``client``. With none, the embedded store lives at
@@ -320,21 +313,9 @@ class ChromaStore:
 
     # ------------------------------------------------------------------ protocol
 
-    def upsert(
-        self,
-        collection: str,
-        ids: Sequence[str],
-        embeddings: np.ndarray,
-        metadatas: Sequence[Metadata | None] | None = None,
+    def _upsert(
+        self, collection: str, id_list: list[str], matrix: np.ndarray, rows: list[Metadata | None]
     ) -> None:
-        """Insert or replace vectors; see :meth:`.base.EmbeddingStore.upsert`."""
-        check_collection_name(collection)
-        id_list = check_ids(ids)
-        if not id_list:
-            return
-        check_unique(id_list)
-        matrix = check_embeddings(embeddings, len(id_list))
-        rows = check_metadatas(metadatas, len(id_list))
 
         def write(handle: Collection) -> None:
             for part in self._batches(len(id_list)):
@@ -357,15 +338,9 @@ class ChromaStore:
         fresh = self._client.get_collection(handle.name, embedding_function=None)
         return int(getattr(getattr(fresh, "_model", None), "dimension", None) or 0)
 
-    def get(
-        self,
-        collection: str,
-        ids: Sequence[str] | None = None,
-        where: Where | None = None,
+    def _get(
+        self, collection: str, wanted: list[str] | None, strict: dict[str, Any] | None
     ) -> tuple[list[str], np.ndarray, list[dict[str, MetadataValue]]]:
-        """Read vectors back; see :meth:`.base.EmbeddingStore.get`."""
-        wanted = None if ids is None else check_ids(ids)
-        strict = normalize_where(where)
 
         def read(handle: Collection) -> tuple[list[str], np.ndarray, list[dict[str, Any]]]:
             found: dict[str, tuple[Any, dict[str, Any]]] = {}
@@ -428,17 +403,10 @@ class ChromaStore:
             hint = f"not in collection {collection!r}{more}"
             raise UnknownEntityError("vector", missing[0], hint)
 
-    def query(
-        self,
-        collection: str,
-        embedding: np.ndarray,
-        k: int,
-        where: Where | None = None,
+    def _query(
+        self, collection: str, queries: np.ndarray, k: int, strict: dict[str, Any] | None
     ) -> list[QueryResult]:
         """Top-k cosine search (HNSW); see :meth:`.base.EmbeddingStore.query`."""
-        queries = check_query(embedding)
-        k = check_k(k)
-        strict = normalize_where(where)
 
         def search(handle: Collection) -> list[QueryResult]:
             results: list[QueryResult] = []
@@ -463,21 +431,9 @@ class ChromaStore:
 
         return self._call(collection, "query", search, create=False)
 
-    def delete(
-        self,
-        collection: str,
-        ids: Sequence[str] | None = None,
-        where: Where | None = None,
+    def _delete(
+        self, collection: str, wanted: list[str] | None, strict: dict[str, Any] | None
     ) -> None:
-        """Remove records; see :meth:`.base.EmbeddingStore.delete`."""
-        wanted = None if ids is None else check_ids(ids)
-        strict = normalize_where(where)
-        if wanted is not None and not wanted:
-            return
-        if wanted is None and strict is None:
-            raise VectorStoreError(
-                "delete() needs ids or a where filter; use drop() to remove a whole collection"
-            )
 
         def remove(handle: Collection) -> None:
             if wanted is None:

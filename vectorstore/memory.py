@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -20,16 +20,8 @@ from recagents.vectorstore.base import (
     Metadata,
     MetadataValue,
     QueryResult,
-    Where,
-    check_collection_name,
-    check_embeddings,
-    check_ids,
-    check_k,
-    check_metadatas,
-    check_query,
-    check_unique,
+    ValidatingStore,
     missing_collection,
-    normalize_where,
 )
 
 logger = logging.getLogger(__name__)
@@ -123,7 +115,7 @@ class _Collection:
         )
 
 
-class InMemoryStore:
+class InMemoryStore(ValidatingStore):
     """Exact cosine search in process memory; nothing is persisted.
 
     Thread-safe (one lock), so a threaded coordinator can share one instance between agents.
@@ -158,21 +150,9 @@ class InMemoryStore:
         except KeyError:
             raise missing_collection(collection, list(self._collections)) from None
 
-    def upsert(
-        self,
-        collection: str,
-        ids: Sequence[str],
-        embeddings: np.ndarray,
-        metadatas: Sequence[Metadata | None] | None = None,
+    def _upsert(
+        self, collection: str, id_list: list[str], matrix: np.ndarray, rows: list[Metadata | None]
     ) -> None:
-        """Insert or replace vectors; see :meth:`.base.EmbeddingStore.upsert`."""
-        check_collection_name(collection)
-        id_list = check_ids(ids)
-        if not id_list:
-            return
-        check_unique(id_list)
-        matrix = check_embeddings(embeddings, len(id_list))
-        rows = check_metadatas(metadatas, len(id_list))
         with self._lock:
             col = self._collections.get(collection) or _Collection()
             if col.dim is not None and matrix.shape[1] != col.dim:
@@ -201,15 +181,9 @@ class InMemoryStore:
             self._collections[collection] = col
         logger.debug("upserted %d vectors into %s", len(id_list), collection)
 
-    def get(
-        self,
-        collection: str,
-        ids: Sequence[str] | None = None,
-        where: Where | None = None,
+    def _get(
+        self, collection: str, wanted: list[str] | None, strict: dict[str, Any] | None
     ) -> tuple[list[str], np.ndarray, list[dict[str, MetadataValue]]]:
-        """Read vectors back; see :meth:`.base.EmbeddingStore.get`."""
-        wanted = None if ids is None else check_ids(ids)
-        strict = normalize_where(where)
         with self._lock:
             col = self._existing(collection)
             if wanted is None:
@@ -228,17 +202,10 @@ class InMemoryStore:
             metas = [dict(col.metadatas[i]) for i in picked]
         return out_ids, np.array(vectors, dtype=np.float32), metas
 
-    def query(
-        self,
-        collection: str,
-        embedding: np.ndarray,
-        k: int,
-        where: Where | None = None,
+    def _query(
+        self, collection: str, queries: np.ndarray, k: int, strict: dict[str, Any] | None
     ) -> list[QueryResult]:
         """Exact top-k cosine search; see :meth:`.base.EmbeddingStore.query`."""
-        queries = check_query(embedding)
-        k = check_k(k)
-        strict = normalize_where(where)
         with self._lock:
             col = self._existing(collection)
             if col.dim is not None and queries.shape[1] != col.dim:
@@ -275,21 +242,9 @@ class InMemoryStore:
             )
         return results
 
-    def delete(
-        self,
-        collection: str,
-        ids: Sequence[str] | None = None,
-        where: Where | None = None,
+    def _delete(
+        self, collection: str, wanted: list[str] | None, strict: dict[str, Any] | None
     ) -> None:
-        """Remove records; see :meth:`.base.EmbeddingStore.delete`."""
-        wanted = None if ids is None else check_ids(ids)
-        strict = normalize_where(where)
-        if wanted is not None and not wanted:
-            return
-        if wanted is None and strict is None:
-            raise VectorStoreError(
-                "delete() needs ids or a where filter; use drop() to remove a whole collection"
-            )
         with self._lock:
             col = self._existing(collection)
             if wanted is None:
