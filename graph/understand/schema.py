@@ -98,6 +98,18 @@ def _validated(payload: LLMTurn | Mapping[str, Any]) -> LLMTurn:
         ) from exc
 
 
+def _known_people(values: Iterable[str], people: PeopleLexicon) -> list[str]:
+    """Canonical spellings of the named people the catalog has; the others are dropped (logged)."""
+    named = []
+    for value in values:
+        person = people.lookup(value)
+        if person is None:
+            logger.info("chat model named person %r, who is not in the catalog: dropped", value)
+        else:
+            named.append(person)
+    return unique(named)
+
+
 def intent_from_llm(
     payload: LLMTurn | Mapping[str, Any],
     matcher: CatalogMatcher,
@@ -160,14 +172,7 @@ def intent_from_llm(
     intent.genres_include = [g for g in genre_names(turn.genres_include) if g not in excluded]
     intent.genres_prefer = [g for g in genre_names(turn.genres_prefer) if g not in excluded]
     intent.year_from, intent.year_to = turn.year_from, turn.year_to
-    named = []
-    for value in turn.people:
-        person = people.lookup(value)
-        if person is None:
-            logger.info("chat model named person %r, who is not in the catalog: dropped", value)
-        else:
-            named.append(person)
-    intent.people = unique(named)
+    intent.people = _known_people(turn.people, people)
     intent.people_any = len(intent.people) > 1 and bool(turn.people_any)
     if turn.why_ref:
         intent.why_target = ref_from_text(turn.why_ref, shown) or matcher.find(
