@@ -207,15 +207,10 @@ class RankingAgent(Agent):
         final_score: float | None = None,
         top: int = 3,
     ) -> Evidence:
-        """Structured reasons for recommending ``item`` to a user with ``user_history``.
+        """Structured reasons (see :class:`~recagents.agents.base.Explainer` for the arguments).
 
-        Args:
-            user_history: Indices of the user's items (liked or interacted).
-            item: The recommended item's index.
-            peers_user: The user's vector from the user-profile agent, if any.
-            peers: Latest peer vectors (``item``, ``item_bias``).
-            final_score: The ranking agent's score, echoed in the evidence.
-            top: How many contributing items to cite.
+        The user's items with the largest item-item weights towards ``item`` ("because you
+        liked X"), the attributes it shares with them, and each view's score of the item.
         """
         assert self.context is not None
         dataset = self.context.dataset
