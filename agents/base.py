@@ -2,30 +2,93 @@
 
 An agent is a learner first (LightFM's ``fit`` resets, ``fit_partial`` resumes). In a round it
 receives its peers' latest vectors *as read back from the vector store* (``peers``), trains its own
-PyTorch model against them, and exposes the vectors it publishes. It never talks to the store
-itself: the coordinator does, which is what lets the same rounds run in one process or across a
-cluster.
+PyTorch model against them, and says what it publishes (a :class:`Publication`). It never talks to
+the store itself: the coordinator does, which is what lets the same rounds run in one process or
+across a cluster.
+
+Everything a role may do beyond learning is a method of :class:`Agent` with a documented default,
+so the coordinator and the serving code ask every role the same questions and never test for a
+concrete class:
+
+* publish: :meth:`Agent.publication` (each round) and :meth:`Agent.serving` (after the last);
+* explain: :meth:`Agent.explainer` returns an :class:`Explainer` (evidence behind a score);
+* fold in what the model never saw: :meth:`Agent.fold_in_user`, :meth:`Agent.fold_in_items`;
+* refit on the full history before serving: :meth:`Agent.refit_history`;
+* run as data-parallel replicas: :attr:`Agent.shards_by` and :meth:`Agent.merge_replicas`;
+* take part in a conversation turn: the :class:`ConversingRole` protocol (``converse``).
 """
 
 from __future__ import annotations
 
 import json
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, Protocol, runtime_checkable
+from typing import Any, ClassVar, Protocol, Self, runtime_checkable
 
 import numpy as np
-import pandas as pd
 import scipy.sparse as sp
 
 from recagents.data import Dataset
-from recagents.errors import DataError, ModelFitError
+from recagents.errors import ConfigError, DataError, ModelFitError
+from recagents.types import Evidence
 
 #: Kinds of vectors agents exchange through the store.
 USER = "user"
 ITEM = "item"
+
+
+def peer_key(kind: str, extra: str) -> str:
+    """Key of a published per-row extra among peers: ``item`` + ``bias`` -> ``item_bias``.
+
+    Peers are one flat mapping of arrays (what a role's ``partial_fit`` and ``score`` receive),
+    so an extra is named after the kind it belongs to; this is the only place the name is built.
+    """
+    return f"{kind}_{extra}"
+
+
+#: The item agent's learned per-item bias, as peers see it (published as the extra ``bias``).
+ITEM_BIAS = peer_key(ITEM, "bias")
+
+
+@dataclass(frozen=True)
+class Publication:
+    """What a role writes to the store: one kind's vectors for some rows, plus per-row extras.
+
+    Attributes:
+        kind: :data:`USER` or :data:`ITEM`: which id map the rows index.
+        vectors: One row per entry of ``rows``, as wide as the text embeddings.
+        rows: Indices into the kind's id map (a replica publishes only the rows it owns).
+        extras: Per-row numbers stored as scalar metadata under their name (the item agent's
+            ``bias``) and read back by peers under :func:`peer_key` (``item_bias``). A role
+            declares their names in :attr:`Agent.publishes_extras` so readers know what to pull.
+        metadata: Per-row descriptive metadata for the serving collection (the item role's title,
+            year and genre flags, laid out by :mod:`recagents.vectorstore.schema`); ``None`` for
+            round publications, which peers read for vectors only.
+    """
+
+    kind: str
+    vectors: np.ndarray
+    rows: np.ndarray
+    extras: Mapping[str, np.ndarray] = field(default_factory=dict)
+    metadata: Sequence[Mapping[str, Any]] | None = None
+
+
+@dataclass(frozen=True)
+class ReplicaWeights:
+    """How much each replica's state counts when a role merges its replicas (federated averaging).
+
+    Unnormalised: the role normalises them, so that it decides the arithmetic (and its precision).
+
+    Attributes:
+        per_row: ``n_replicas x n_items``: interactions each replica holds per item (plus a small
+            constant so an item no replica saw still gets a defined average).
+        totals: Interactions each replica holds in all (plus the same constant).
+    """
+
+    per_row: np.ndarray
+    totals: tuple[float, ...]
 
 
 @dataclass
@@ -52,8 +115,6 @@ class TrainContext:
     user_text: np.ndarray
     seed: int = 0
     valid: sp.csr_matrix | None = None
-    train_frame: pd.DataFrame | None = None
-    extras: dict[str, Any] = field(default_factory=dict)
 
     @property
     def n_users(self) -> int:
@@ -121,23 +182,58 @@ class ConversingRole(Protocol):
         ...
 
 
+@runtime_checkable
+class Explainer(Protocol):
+    """Says why an item was recommended: structured evidence, which the LLM only phrases."""
+
+    def explain(
+        self,
+        user_history: np.ndarray,
+        item: int,
+        peers_user: np.ndarray | None,
+        peers: Mapping[str, np.ndarray],
+        final_score: float | None = None,
+        top: int = 3,
+    ) -> Evidence:  # pragma: no cover - protocol
+        """Evidence for recommending ``item`` (an index) to a user with ``user_history``.
+
+        Args:
+            user_history: Indices of the user's items (liked or interacted).
+            item: The recommended item's index.
+            peers_user: The user's vector from the user-profile agent, if any.
+            peers: Latest peer vectors (``item``, ``item_bias``).
+            final_score: The final ranker's score, echoed in the evidence.
+            top: How many contributing items to cite.
+        """
+        ...
+
+
 class Agent(ABC):
     """Base class of every role.
 
     Class attributes:
         name: Registry name (``user_profile``, ``item``, ``ranking``...).
         publishes: Kind of vectors the agent writes to the store each round, or ``None``.
+        publishes_extras: Names of the per-row extras its publications carry (see
+            :class:`Publication`); peers read them back under :func:`peer_key`.
         consumes: Kinds of peer vectors it reads before training.
         order: Position in a round (lower first); built-ins use 10, 20 and 90, so a plug-in
             with the default 100 runs after the ranking agent, e.g. as a final re-ranker.
         scores: Whether it can rank items (the last scoring role ranks the final list).
+        opt_in: Registered but trained only when a run names it (not in
+            :meth:`~recagents.agents.registry.AgentRegistry.defaults`).
+        shards_by: Kind whose rows data-parallel replicas split (``user % N == k``), or ``None``
+            when the role cannot be sharded; a sharded role implements :meth:`merge_replicas`.
     """
 
     name: ClassVar[str] = ""
     order: ClassVar[int] = 100
     publishes: ClassVar[str | None] = None
+    publishes_extras: ClassVar[tuple[str, ...]] = ()
     consumes: ClassVar[tuple[str, ...]] = ()
     scores: ClassVar[bool] = False
+    opt_in: ClassVar[bool] = False
+    shards_by: ClassVar[str | None] = None
 
     def __init__(self, config: AgentConfig | None = None) -> None:
         self.config = config or self.default_config()
@@ -174,6 +270,71 @@ class Agent(ABC):
     ) -> np.ndarray:
         """Scores of all items for ``users`` given their interactions in ``matrix``."""
         raise NotImplementedError(f"agent {self.name!r} does not rank items")
+
+    # -- publishing ------------------------------------------------------------------------
+
+    def publication(self) -> Publication | None:
+        """What this round publishes: by default :meth:`vectors`, every row, no extras."""
+        vectors = self.vectors()
+        if vectors is None or self.publishes is None:
+            return None
+        return Publication(self.publishes, vectors, np.arange(len(vectors)))
+
+    def serving(self, matrix: sp.csr_matrix) -> Publication | None:
+        """The vectors served once training is over, conditioned on ``matrix`` (all of train).
+
+        Roles whose vectors depend on interactions (users) re-encode from ``matrix``; the
+        publisher of a kind adds the serving collection's descriptive metadata. Default: nothing.
+        """
+        return None
+
+    def owned_rows(self, context: TrainContext) -> np.ndarray:
+        """Rows of :attr:`shards_by` this replica trains and publishes (all unless sharded)."""
+        n_rows = context.n_users if self.shards_by == USER else context.n_items
+        rows = np.arange(n_rows)
+        shards = int(self.config.options.get("shards", 1))
+        shard = int(self.config.options.get("shard", 0))
+        return rows[rows % shards == shard] if shards > 1 else rows
+
+    @classmethod
+    def merge_replicas(cls, replicas: Sequence[Self], weights: ReplicaWeights) -> None:
+        """Merge the replicas' shared state in place, after each has trained on its own rows.
+
+        Every replica ends with the same shared weights and each one's owned rows; the
+        coordinator only says how much each replica counts and never touches a role's tensors.
+
+        Raises:
+            ConfigError: The role cannot be sharded (:attr:`shards_by` is ``None``).
+        """
+        raise ConfigError(f"agent role {cls.name!r} cannot run as replicas")
+
+    # -- serving ---------------------------------------------------------------------------
+
+    def explainer(self) -> Explainer | None:
+        """Who explains this role's scores (default: nobody, the final score is the evidence)."""
+        return None
+
+    def fold_in_user(
+        self, item_indices: np.ndarray, text_vector: np.ndarray | None
+    ) -> np.ndarray | None:
+        """Vector of a user the model never saw, from items they mention and their words.
+
+        Default ``None``: the role does not encode users, and the caller falls back to the text
+        seed (mean item text plus the user's words).
+        """
+        return None
+
+    def fold_in_items(self, text_vectors: np.ndarray) -> np.ndarray | None:
+        """Vectors of items the model never saw, from their text (default ``None``: not a tower)."""
+        return None
+
+    def refit_history(self, matrix: sp.csr_matrix) -> None:
+        """Refit what the role derives in closed form from interactions, before serving.
+
+        Training fits on ``fit`` only (the ranker's hold-out is carved out of it); serving may
+        use all of train. Default: the role derives nothing from history.
+        """
+        return None
 
     # -- persistence (safetensors + JSON, never pickle) ------------------------------------
 

@@ -22,7 +22,7 @@ import scipy.sparse as sp
 import torch
 from torch import nn
 
-from recagents.agents.base import ITEM, USER, Agent, AgentConfig, TrainContext
+from recagents.agents.base import ITEM, ITEM_BIAS, USER, Agent, AgentConfig, Explainer, TrainContext
 from recagents.agents.registry import register
 from recagents.eval.baselines import ease_weights
 from recagents.eval.metrics import top_k
@@ -93,7 +93,10 @@ class RankingAgent(Agent):
         )
 
     def refit_history(self, matrix: sp.csr_matrix) -> None:
-        """Refit the item-item history model and popularity on ``matrix`` (closed form)."""
+        """Refit the item-item history model and popularity on ``matrix`` (closed form).
+
+        Training fits them on ``fit``; before serving the coordinator refits on all of train.
+        """
         self.item_item = ease_weights(matrix, float(self.config.options.get("ease_reg", 250.0)))
         counts = np.asarray(matrix.sum(axis=0)).ravel()
         self.popularity = np.log1p(counts) / max(1.0, float(np.log1p(counts.max())))
@@ -108,8 +111,8 @@ class RankingAgent(Agent):
         tower = None
         if USER in peers and ITEM in peers:
             tower = peers[USER][users] @ peers[ITEM].T
-            if "item_bias" in peers:
-                tower = tower + peers["item_bias"][None, :]
+            if ITEM_BIAS in peers:
+                tower = tower + peers[ITEM_BIAS][None, :]
             tower = _zscore(tower, seen)
         prelim = history + (tower if tower is not None else 0.0)
         return prelim, history, tower, seen
@@ -191,6 +194,10 @@ class RankingAgent(Agent):
 
     # -- evidence ----------------------------------------------------------------------------
 
+    def explainer(self) -> Explainer:
+        """The ranking agent explains its own scores (:meth:`explain`)."""
+        return self
+
     def explain(
         self,
         user_history: np.ndarray,
@@ -200,15 +207,10 @@ class RankingAgent(Agent):
         final_score: float | None = None,
         top: int = 3,
     ) -> Evidence:
-        """Structured reasons for recommending ``item`` to a user with ``user_history``.
+        """Structured reasons (see :class:`~recagents.agents.base.Explainer` for the arguments).
 
-        Args:
-            user_history: Indices of the user's items (liked or interacted).
-            item: The recommended item's index.
-            peers_user: The user's vector from the user-profile agent, if any.
-            peers: Latest peer vectors (``item``, ``item_bias``).
-            final_score: The ranking agent's score, echoed in the evidence.
-            top: How many contributing items to cite.
+        The user's items with the largest item-item weights towards ``item`` ("because you
+        liked X"), the attributes it shares with them, and each view's score of the item.
         """
         assert self.context is not None
         dataset = self.context.dataset
@@ -233,7 +235,7 @@ class RankingAgent(Agent):
             scores["text"] = round(float(user_text @ _unit(self.context.item_text[item])), 4)
         if peers_user is not None and ITEM in peers:
             tower = float(peers_user @ peers[ITEM][item])
-            tower += float(peers.get("item_bias", np.zeros(item + 1))[item])
+            tower += float(peers.get(ITEM_BIAS, np.zeros(item + 1))[item])
             scores["tower"] = round(tower, 4)
         if final_score is not None:
             scores["final"] = round(float(final_score), 4)

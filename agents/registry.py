@@ -21,11 +21,16 @@ A = TypeVar("A", bound=type[Agent])
 
 
 class AgentRegistry:
-    """Name -> agent class; training order is each class's ``order``, then registration."""
+    """Name -> agent class; training order is each class's ``order``, then registration.
 
-    def __init__(self) -> None:
+    Args:
+        entry_points: Load the roles installed packages advertise (on first lookup); tests
+            switch it off to stay isolated from whatever is installed.
+    """
+
+    def __init__(self, *, entry_points: bool = True) -> None:
         self._classes: dict[str, type[Agent]] = {}
-        self._entry_points_loaded = False
+        self._entry_points_loaded = not entry_points
 
     def register(self, cls: A | None = None, *, name: str | None = None) -> Any:
         """Register an :class:`Agent` subclass; usable as ``@registry.register``.
@@ -73,6 +78,10 @@ class AgentRegistry:
         self.load_entry_points()
         position = {name: i for i, name in enumerate(self._classes)}
         return sorted(self._classes, key=lambda n: (self._classes[n].order, position[n]))
+
+    def defaults(self) -> list[str]:
+        """The roles a run trains when it names none: every registered role but the opt-in ones."""
+        return [name for name in self.names() if not self._classes[name].opt_in]
 
     def get(self, name: str) -> type[Agent]:
         """The class of a role.

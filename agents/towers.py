@@ -13,15 +13,27 @@ new user's vector comes from the items they mention and their own words.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
+from typing import Any, ClassVar, Self
 
 import numpy as np
 import scipy.sparse as sp
 import torch
 from torch import nn
 
-from recagents.agents.base import ITEM, USER, Agent, AgentConfig, TrainContext
+from recagents.agents.base import (
+    ITEM,
+    ITEM_BIAS,
+    USER,
+    Agent,
+    AgentConfig,
+    Publication,
+    ReplicaWeights,
+    TrainContext,
+)
 from recagents.agents.registry import register
+from recagents.vectorstore.schema import item_metadata
 
 logger = logging.getLogger(__name__)
 
@@ -34,12 +46,35 @@ def _csr_to_torch(matrix: sp.csr_matrix) -> torch.Tensor:
     return torch.from_numpy(np.asarray(matrix.todense(), dtype=np.float32))
 
 
+def _multinomial_nll(logits: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+    """Mult-DAE's loss: each user's interactions under a softmax over all items."""
+    return -(torch.log_softmax(logits, 1) * rows).sum(1).div(rows.sum(1)).mean()
+
+
 def seed_user_vectors(context: TrainContext, matrix: sp.csr_matrix | None = None) -> np.ndarray:
     """Text-only user vectors: mean text of the user's items plus their own description."""
     matrix = context.fit if matrix is None else matrix
     counts = np.maximum(np.asarray(matrix.sum(axis=1)).ravel(), 1.0)[:, None]
     history = (matrix @ context.item_text) / counts
     return (history + 0.5 * context.user_text[: matrix.shape[0]]).astype(np.float32)
+
+
+def catalog_metadata(context: TrainContext) -> list[dict[str, Any]]:
+    """The serving item collection's per-item metadata (layout owned by the store's schema)."""
+    return item_metadata(context.dataset.items)
+
+
+def text_seed(context: TrainContext, kind: str, matrix: sp.csr_matrix) -> Publication:
+    """The language model's vectors of ``kind``: what serves when no role publishes that kind.
+
+    Users are conditioned on ``matrix`` (:func:`seed_user_vectors`); items are their texts, with
+    the catalog metadata the serving collection needs and no learned extras.
+    """
+    if kind == USER:
+        vectors = seed_user_vectors(context, matrix)[np.arange(context.n_users)]
+        return Publication(USER, vectors, np.arange(context.n_users))
+    rows = np.arange(context.n_items)
+    return Publication(ITEM, context.item_text, rows, metadata=catalog_metadata(context))
 
 
 class _UserTower(nn.Module):
@@ -66,8 +101,100 @@ class _UserTower(nn.Module):
         )
 
 
+class _ItemTower(nn.Module):
+    def __init__(self, item_text: np.ndarray) -> None:
+        super().__init__()
+        dim = item_text.shape[1]
+        self.register_buffer("item_text", torch.from_numpy(item_text.astype(np.float32)))
+        self.text_map = nn.Parameter(torch.eye(dim))
+        self.residual = nn.Parameter(torch.zeros(item_text.shape[0], dim))
+        self.bias = nn.Parameter(torch.zeros(item_text.shape[0]))
+
+    def forward(self) -> torch.Tensor:
+        return self.item_text @ self.text_map.T + self.residual
+
+
+class _Tower(Agent):
+    """What both towers share: an Adam-trained model, the epoch loop, persistence.
+
+    Class attributes:
+        seed_offset: Added to the context's seed for initialisation, so the towers differ.
+        shuffle_offset: Added to the seed of each round's batch order.
+        context_buffers: Model buffers rebuilt from the context, hence not saved.
+    """
+
+    seed_offset: ClassVar[int] = 0
+    shuffle_offset: ClassVar[int] = 0
+    context_buffers: ClassVar[tuple[str, ...]] = ()
+    model: nn.Module
+
+    @classmethod
+    def tower_config(cls, *, dropout: float, residual_l2: float) -> AgentConfig:
+        """The towers' common defaults, chosen together on ML-100K valid (seed 2020)."""
+        return AgentConfig(
+            epochs=10,
+            lr=1e-3,
+            weight_decay=0.0,
+            dropout=dropout,
+            batch_size=256,
+            options={"residual_l2": residual_l2},
+        )
+
+    def build(self, context: TrainContext) -> nn.Module:
+        """A fresh model seeded from the context's texts."""
+        raise NotImplementedError
+
+    def setup(self, context: TrainContext) -> None:
+        """(Re)build the model from the text seed, with a fresh optimiser."""
+        torch.manual_seed(context.seed + self.seed_offset)
+        self.context = context
+        self.model = self.build(context)
+        self.optimizer = torch.optim.Adam(
+            self.model.parameters(), lr=self.config.lr, weight_decay=self.config.weight_decay
+        )
+        self.rounds_trained = 0
+
+    def train_epochs(
+        self, context: TrainContext, n_rows: int, batch_loss: Callable[[torch.Tensor], torch.Tensor]
+    ) -> float:
+        """Run the round's epochs over ``n_rows`` shuffled rows; return the mean batch loss.
+
+        ``batch_loss`` maps a batch of row positions to its loss; the loop, the seeding of the
+        batch order (per round, so reruns repeat) and the NaN check are the same for both towers.
+        """
+        generator = _generator(context.seed + self.shuffle_offset + 1000 * self.rounds_trained)
+        losses = []
+        self.model.train()
+        for _ in range(self.config.epochs):
+            order = torch.randperm(n_rows, generator=generator)
+            for start in range(0, n_rows, self.config.batch_size):
+                loss = batch_loss(order[start : start + self.config.batch_size])
+                self.optimizer.zero_grad()
+                loss.backward()
+                self.optimizer.step()
+                losses.append(float(loss.detach()))
+        self.rounds_trained += 1
+        return self.check_loss(float(np.mean(losses)), self.name)
+
+    def state(self) -> dict[str, np.ndarray]:
+        """Weights as named arrays (buffers rebuilt from the context are left out)."""
+        return {
+            k: v.detach().numpy()
+            for k, v in self.model.state_dict().items()
+            if k not in self.context_buffers
+        }
+
+    def load_state(self, context: TrainContext, arrays: Mapping[str, np.ndarray]) -> None:
+        """Rebuild the tower and load weights."""
+        self.setup(context)
+        state = {k: torch.from_numpy(np.array(v)) for k, v in arrays.items()}
+        buffers = dict(self.model.named_buffers())
+        state.update({k: buffers[k] for k in self.context_buffers})
+        self.model.load_state_dict(state)
+
+
 @register
-class UserProfileAgent(Agent):
+class UserProfileAgent(_Tower):
     """User tower: encodes a user's history and description into a vector.
 
     Options: ``shard`` / ``shards`` (data-parallel replicas own ``user % shards == shard``).
@@ -77,35 +204,17 @@ class UserProfileAgent(Agent):
     order = 10
     publishes = USER
     consumes = (ITEM,)
+    shards_by = USER
+    model: _UserTower
 
     @classmethod
     def default_config(cls) -> AgentConfig:
         """Chosen on ML-100K valid (seed 2020): longer rounds or weaker penalties overfit."""
-        return AgentConfig(
-            epochs=10,
-            lr=1e-3,
-            weight_decay=0.0,
-            dropout=0.5,
-            batch_size=256,
-            options={"residual_l2": 1.0},
-        )
+        return cls.tower_config(dropout=0.5, residual_l2=1.0)
 
-    def setup(self, context: TrainContext) -> None:
-        """Towers start as pure text: item_in = item texts, history/text maps = scaled identity."""
-        torch.manual_seed(context.seed)
-        self.context = context
-        self.model = _UserTower(context.item_text, context.n_users, context.user_text)
-        self.optimizer = torch.optim.Adam(
-            self.model.parameters(), lr=self.config.lr, weight_decay=self.config.weight_decay
-        )
-        self.rounds_trained = 0
-
-    def owned_users(self, context: TrainContext) -> np.ndarray:
-        """Users this replica trains (all of them unless sharded)."""
-        shards = int(self.config.options.get("shards", 1))
-        shard = int(self.config.options.get("shard", 0))
-        users = np.arange(context.n_users)
-        return users[users % shards == shard] if shards > 1 else users
+    def build(self, context: TrainContext) -> _UserTower:
+        """Pure text: item_in = item texts, history/text maps = scaled identity, no residual."""
+        return _UserTower(context.item_text, context.n_users, context.user_text)
 
     def partial_fit(self, context: TrainContext, peers: Mapping[str, np.ndarray]) -> dict:
         """Train the tower with the item agent's published vectors (and biases) frozen."""
@@ -113,32 +222,20 @@ class UserProfileAgent(Agent):
         item_vectors = torch.from_numpy(
             (context.item_text if items is None else items).astype(np.float32)
         )
-        bias = torch.from_numpy(
-            peers.get("item_bias", np.zeros(context.n_items)).astype(np.float32)
-        )
-        users = self.owned_users(context)
+        bias = torch.from_numpy(peers.get(ITEM_BIAS, np.zeros(context.n_items)).astype(np.float32))
+        users = self.owned_rows(context)
         users = users[np.asarray(context.fit[users].sum(axis=1)).ravel() > 0]
         target = _csr_to_torch(context.fit[users])
-        generator = _generator(context.seed + 1000 * self.rounds_trained)
         reg = float(self.config.options.get("residual_l2", 0.0))
-        losses = []
-        self.model.train()
-        for _ in range(self.config.epochs):
-            order = torch.randperm(len(users), generator=generator)
-            for start in range(0, len(users), self.config.batch_size):
-                idx = order[start : start + self.config.batch_size]
-                batch_users = torch.from_numpy(users[idx.numpy()])
-                rows = target[idx]
-                vec = self.model(batch_users, rows, self.config.dropout)
-                logits = vec @ item_vectors.T + bias
-                loss = -(torch.log_softmax(logits, 1) * rows).sum(1).div(rows.sum(1)).mean()
-                loss = loss + reg * self.model.user_residual[batch_users].pow(2).sum(1).mean()
-                self.optimizer.zero_grad()
-                loss.backward()
-                self.optimizer.step()
-                losses.append(float(loss.detach()))
-        self.rounds_trained += 1
-        return {"loss": self.check_loss(float(np.mean(losses)), self.name), "users": len(users)}
+
+        def batch_loss(idx: torch.Tensor) -> torch.Tensor:
+            batch_users = torch.from_numpy(users[idx.numpy()])
+            rows = target[idx]
+            vec = self.model(batch_users, rows, self.config.dropout)
+            loss = _multinomial_nll(vec @ item_vectors.T + bias, rows)
+            return loss + reg * self.model.user_residual[batch_users].pow(2).sum(1).mean()
+
+        return {"loss": self.train_epochs(context, len(users), batch_loss), "users": len(users)}
 
     @torch.no_grad()
     def encode(self, users: np.ndarray, history: sp.csr_matrix) -> np.ndarray:
@@ -147,7 +244,7 @@ class UserProfileAgent(Agent):
         return self.model(torch.from_numpy(np.asarray(users)), _csr_to_torch(history)).numpy()
 
     @torch.no_grad()
-    def encode_cold(self, item_indices: np.ndarray, text_vector: np.ndarray | None) -> np.ndarray:
+    def fold_in_user(self, item_indices: np.ndarray, text_vector: np.ndarray | None) -> np.ndarray:
         """Vector of a user unknown to the model: the items they mention and their own words."""
         dim = self.model.item_in.shape[1]
         vec = torch.zeros(dim)
@@ -165,59 +262,62 @@ class UserProfileAgent(Agent):
         users = np.arange(self.context.n_users)
         return self.encode(users, self.context.fit)
 
-    def state(self) -> dict[str, np.ndarray]:
-        """Weights as named arrays."""
-        return {k: v.detach().numpy() for k, v in self.model.state_dict().items()}
+    def publication(self) -> Publication:
+        """This replica's users (all of them unless sharded), encoded from their fit history."""
+        assert self.context is not None
+        rows = self.owned_rows(self.context)
+        return Publication(USER, self.vectors()[rows], rows)
 
-    def load_state(self, context: TrainContext, arrays: Mapping[str, np.ndarray]) -> None:
-        """Rebuild the tower and load weights."""
-        self.setup(context)
-        self.model.load_state_dict({k: torch.from_numpy(np.array(v)) for k, v in arrays.items()})
+    def serving(self, matrix: sp.csr_matrix) -> Publication:
+        """This replica's users encoded from ``matrix`` (all of train, once training is over)."""
+        assert self.context is not None
+        rows = self.owned_rows(self.context)
+        return Publication(USER, self.encode(rows, matrix[rows]), rows)
 
-
-class _ItemTower(nn.Module):
-    def __init__(self, item_text: np.ndarray) -> None:
-        super().__init__()
-        dim = item_text.shape[1]
-        self.register_buffer("item_text", torch.from_numpy(item_text.astype(np.float32)))
-        self.text_map = nn.Parameter(torch.eye(dim))
-        self.residual = nn.Parameter(torch.zeros(item_text.shape[0], dim))
-        self.bias = nn.Parameter(torch.zeros(item_text.shape[0]))
-
-    def forward(self) -> torch.Tensor:
-        return self.item_text @ self.text_map.T + self.residual
+    @classmethod
+    def merge_replicas(cls, replicas: Sequence[Self], weights: ReplicaWeights) -> None:
+        """Federated averaging: item inputs per item, maps by interactions, residuals by owner."""
+        item_w = torch.from_numpy(weights.per_row / np.sum(weights.per_row, axis=0))
+        total_w = torch.tensor(weights.totals) / sum(weights.totals)
+        models = [agent.model for agent in replicas]
+        with torch.no_grad():
+            item_in = sum(item_w[k][:, None].float() * m.item_in for k, m in enumerate(models))
+            history = sum(total_w[k] * m.history_map for k, m in enumerate(models))
+            text = sum(total_w[k] * m.text_map for k, m in enumerate(models))
+            residual = torch.zeros_like(models[0].user_residual)
+            for agent, model in zip(replicas, models, strict=True):
+                assert agent.context is not None
+                own = torch.from_numpy(agent.owned_rows(agent.context))
+                residual[own] = model.user_residual[own]
+            for model in models:
+                model.item_in.copy_(item_in)
+                model.history_map.copy_(history)
+                model.text_map.copy_(text)
+                model.user_residual.copy_(residual)
 
 
 @register
-class ItemAgent(Agent):
+class ItemAgent(_Tower):
     """Item tower: text embedding through a learned map, plus a collaborative residual."""
 
     name = "item"
     order = 20
     publishes = ITEM
+    publishes_extras = ("bias",)
     consumes = (USER,)
+    seed_offset = 1
+    shuffle_offset = 7
+    context_buffers = ("item_text",)
+    model: _ItemTower
 
     @classmethod
     def default_config(cls) -> AgentConfig:
         """Chosen on ML-100K valid (seed 2020) with the user agent's defaults."""
-        return AgentConfig(
-            epochs=10,
-            lr=1e-3,
-            weight_decay=0.0,
-            dropout=0.0,
-            batch_size=256,
-            options={"residual_l2": 0.1},
-        )
+        return cls.tower_config(dropout=0.0, residual_l2=0.1)
 
-    def setup(self, context: TrainContext) -> None:
+    def build(self, context: TrainContext) -> _ItemTower:
         """Item vectors start as the text embeddings (identity map, zero residual and bias)."""
-        torch.manual_seed(context.seed + 1)
-        self.context = context
-        self.model = _ItemTower(context.item_text)
-        self.optimizer = torch.optim.Adam(
-            self.model.parameters(), lr=self.config.lr, weight_decay=self.config.weight_decay
-        )
-        self.rounds_trained = 0
+        return _ItemTower(context.item_text)
 
     def partial_fit(self, context: TrainContext, peers: Mapping[str, np.ndarray]) -> dict:
         """Train item vectors and biases with the users' published vectors frozen."""
@@ -226,24 +326,14 @@ class ItemAgent(Agent):
         active = np.flatnonzero(np.asarray(context.fit.sum(axis=1)).ravel() > 0)
         users = torch.from_numpy(user_vectors[active].astype(np.float32))
         target = _csr_to_torch(context.fit[active])
-        generator = _generator(context.seed + 7 + 1000 * self.rounds_trained)
         reg = float(self.config.options.get("residual_l2", 0.0))
-        losses = []
-        self.model.train()
-        for _ in range(self.config.epochs):
-            order = torch.randperm(len(active), generator=generator)
-            for start in range(0, len(active), self.config.batch_size):
-                idx = order[start : start + self.config.batch_size]
-                rows = target[idx]
-                logits = users[idx] @ self.model().T + self.model.bias
-                loss = -(torch.log_softmax(logits, 1) * rows).sum(1).div(rows.sum(1)).mean()
-                loss = loss + reg * self.model.residual.pow(2).sum(1).mean()
-                self.optimizer.zero_grad()
-                loss.backward()
-                self.optimizer.step()
-                losses.append(float(loss.detach()))
-        self.rounds_trained += 1
-        return {"loss": self.check_loss(float(np.mean(losses)), self.name)}
+
+        def batch_loss(idx: torch.Tensor) -> torch.Tensor:
+            logits = users[idx] @ self.model().T + self.model.bias
+            loss = _multinomial_nll(logits, target[idx])
+            return loss + reg * self.model.residual.pow(2).sum(1).mean()
+
+        return {"loss": self.train_epochs(context, len(active), batch_loss)}
 
     @torch.no_grad()
     def vectors(self) -> np.ndarray:
@@ -251,26 +341,26 @@ class ItemAgent(Agent):
         return self.model().numpy()
 
     def biases(self) -> np.ndarray:
-        """Per-item popularity-like offsets (published as metadata)."""
+        """Per-item popularity-like offsets (published as the extra ``bias``)."""
         return self.model.bias.detach().numpy().copy()
 
+    def publication(self) -> Publication:
+        """Every item's vector, with its bias as a per-row extra."""
+        vectors = self.vectors()
+        return Publication(ITEM, vectors, np.arange(len(vectors)), {"bias": self.biases()})
+
+    def serving(self, matrix: sp.csr_matrix) -> Publication:
+        """The round's vectors and biases, plus the catalog metadata the serving index filters on.
+
+        Item vectors do not depend on interactions, so ``matrix`` is not needed.
+        """
+        assert self.context is not None
+        return replace(self.publication(), metadata=catalog_metadata(self.context))
+
     @torch.no_grad()
-    def encode_cold(self, text_vectors: np.ndarray) -> np.ndarray:
+    def fold_in_items(self, text_vectors: np.ndarray) -> np.ndarray:
         """Vectors of items the model never saw: their text through the learned map."""
         return (torch.from_numpy(text_vectors.astype(np.float32)) @ self.model.text_map.T).numpy()
-
-    def state(self) -> dict[str, np.ndarray]:
-        """Weights as named arrays (the text buffer is rebuilt from the context)."""
-        return {
-            k: v.detach().numpy() for k, v in self.model.state_dict().items() if k != "item_text"
-        }
-
-    def load_state(self, context: TrainContext, arrays: Mapping[str, np.ndarray]) -> None:
-        """Rebuild the tower and load weights."""
-        self.setup(context)
-        state = {k: torch.from_numpy(np.array(v)) for k, v in arrays.items()}
-        state["item_text"] = self.model.item_text
-        self.model.load_state_dict(state)
 
 
 def tower_scores(

@@ -24,9 +24,9 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from recagents.agents.base import ITEM, USER, TrainContext
-from recagents.agents.collaboration import Coordinator, TrainingReport
-from recagents.agents.ranking import RankingAgent
+from recagents.agents.base import ITEM, ITEM_BIAS, USER, TrainContext
+from recagents.agents.report import TrainingReport
+from recagents.agents.rounds import Coordinator
 from recagents.agents.towers import tower_scores
 from recagents.config import Settings
 from recagents.data import Dataset, interaction_matrix
@@ -85,7 +85,6 @@ def build_context(
         user_text=user_vectors,
         seed=settings.seed,
         valid=None if valid is None else interaction_matrix(valid, n_users, n_items),
-        train_frame=train,
     )
 
 
@@ -168,17 +167,18 @@ class TrainedAgents:
         if ranker is not None and ranker.rounds_trained > 0:
             scores = np.array(ranker.score(np.array([0]), one, row)[0], dtype=np.float64)
         else:
-            scores = tower_scores(one[USER], one[ITEM], one.get("item_bias"))[0].astype(float)
+            scores = tower_scores(one[USER], one[ITEM], one.get(ITEM_BIAS))[0].astype(float)
         return ProfileScores(scores, np.asarray(history, dtype=np.int64), vector, one)
 
     def recommendation(self, profile: ProfileScores, item: int) -> Recommendation:
         """One item with its evidence for a scored profile."""
         dataset = self.context.dataset
         ranker = self.coordinator.ranker
+        explainer = ranker.explainer() if ranker is not None else None
         score = float(profile.scores[item])
         evidence = (
-            ranker.explain(profile.history, item, profile.vector, profile.peers, score)
-            if isinstance(ranker, RankingAgent)
+            explainer.explain(profile.history, item, profile.vector, profile.peers, score)
+            if explainer is not None
             else Evidence(agent_scores={"final": round(score, 4)})
         )
         return Recommendation(
@@ -207,9 +207,11 @@ class TrainedAgents:
     def _user_vector(
         self, history: Sequence[int], text_vector: np.ndarray | None, fallback: np.ndarray | None
     ) -> np.ndarray:
-        agents = self.coordinator.user_agents
-        if agents:
-            return agents[0].encode_cold(np.asarray(history, dtype=np.int64), text_vector)
+        items = np.asarray(history, dtype=np.int64)
+        for agent in self.coordinator.publishers(USER):
+            folded = agent.fold_in_user(items, text_vector)
+            if folded is not None:
+                return folded
         if fallback is not None:
             return fallback
         vec = self.context.item_text[list(history)].mean(axis=0) if history else 0.0
@@ -254,9 +256,7 @@ def train_agents(
         progress=progress,
     )
     if rounds_only_seed:
-        for agent in coordinator.agents:
-            agent.setup(context)
-        coordinator._finish_round(0, {}, time.time())
+        coordinator.seed_round(metrics={})
         report = coordinator.report
     else:
         report = coordinator.run(resume=resume)

@@ -36,7 +36,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 import recagents.agents.trainer  # noqa: E402,F401  (registers the agents models)
-from recagents.agents.base import USER  # noqa: E402
+from recagents.agents.base import ITEM, USER  # noqa: E402
 from recagents.agents.trainer import MODELS, train_agents  # noqa: E402
 from recagents.config import Settings  # noqa: E402
 from recagents.data import load_dataset  # noqa: E402
@@ -74,12 +74,12 @@ def cold_items(dataset, seed: int, settings: Settings) -> dict[str, float]:  # t
     trained = train_agents(cold_split, settings, run_name="cold", progress=False)
     coordinator, context = trained.coordinator, trained.context
     peers = coordinator.serving_peers(context.train)
-    item_agent = coordinator.item_agent
-    assert item_agent is not None
+    item_agent = coordinator.publishers(ITEM)[0]
     test = split.test[is_cold[split.test["item"].to_numpy()]]
     position = {int(item): k for k, item in enumerate(cold)}
     texts = context.item_text[cold]
-    learned = item_agent.encode_cold(texts)
+    learned = item_agent.fold_in_items(texts)
+    assert learned is not None
     user_text = np.asarray(context.train @ context.item_text)
     scorers = {
         "agents (learned text map)": peers[USER] @ learned.T,

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from recagents.agents.base import ITEM, Agent, ConversingRole
-from recagents.agents.collaboration import TrainingReport
+from recagents.agents.report import TrainingReport
 from recagents.agents.trainer import ProfileScores, TrainedAgents
 from recagents.config import Settings
 from recagents.data import Dataset

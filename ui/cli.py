@@ -295,11 +295,12 @@ def _show_recommendations(trained: Any, user_id: str, k: int) -> int:
     scores[0, history] = -np.inf
     peers = trained.coordinator.serving_peers(context.train)
     ranker = trained.coordinator.ranker
+    explainer = ranker.explainer() if ranker is not None else None
     _out(f"\ntop {k} for user {user_id} ({len(history)} items in train):")
     for rank, item in enumerate(top_k(scores, k)[0], 1):
         _out(f"  {rank:>2}. {dataset.item_title(item)}  [{dataset.items.iloc[item]['genres']}]")
-        if ranker is not None and hasattr(ranker, "explain"):
-            evidence = ranker.explain(
+        if explainer is not None:
+            evidence = explainer.explain(
                 history, int(item), peers["user"][user], peers, float(scores[0, item])
             )
             because = ", ".join(c.title for c in evidence.because_of)

@@ -142,7 +142,7 @@ def make_trainer(
             progress(0.02, "loading the dataset")
             split = rs_split(load_dataset(settings.dataset, home=settings.home), settings.seed)
             progress(0.08, f"encoding texts (cached) and training run '{run_name}'")
-            source = logging.getLogger("recagents.agents.collaboration")
+            source = logging.getLogger("recagents.agents.rounds")
             handler = _RoundProgress(progress, max_rounds)
             level = source.level
             source.setLevel(logging.INFO)

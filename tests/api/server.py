@@ -30,22 +30,18 @@ def block_of(item_id: str) -> int:
 def block_engine(max_rounds: int = 2) -> Any:
     """Agents trained on the block catalog (a few seconds; cached per session)."""
     import recagents.agents  # noqa: F401  (registers the built-in roles)
-    from recagents.agents.collaboration import Coordinator
-    from recagents.agents.registry import AgentRegistry, registry
+    from recagents.agents.rounds import Coordinator
     from recagents.agents.trainer import TrainedAgents
     from recagents.vectorstore.memory import InMemoryStore
     from tests.agent_fixtures import block_context
+    from tests.support.registries import isolated_registry
 
-    fresh = AgentRegistry()
-    fresh._entry_points_loaded = True
-    for name in ("user_profile", "item", "ranking"):
-        fresh.register(registry.get(name))
     context = block_context()
     coordinator = Coordinator(
         context,
         InMemoryStore(),
         namespace=f"srv{max_rounds}",
-        registry=fresh,
+        registry=isolated_registry(),
         max_rounds=max_rounds,
         patience=2,
         progress=False,

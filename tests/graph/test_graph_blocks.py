@@ -6,22 +6,14 @@ import pytest
 from langgraph.checkpoint.memory import InMemorySaver
 
 import recagents.agents  # noqa: F401
-from recagents.agents.collaboration import Coordinator
-from recagents.agents.registry import AgentRegistry, registry
+from recagents.agents.rounds import Coordinator
 from recagents.agents.trainer import TrainedAgents
 from recagents.config import Settings
 from recagents.errors import ConfigError, DataError, UnknownEntityError
 from recagents.ui.facade import Recommender
 from recagents.vectorstore.memory import InMemoryStore
 from tests.agent_fixtures import block_context
-
-
-def _registry() -> AgentRegistry:
-    fresh = AgentRegistry()
-    fresh._entry_points_loaded = True
-    for name in ("user_profile", "item", "ranking"):
-        fresh.register(registry.get(name))
-    return fresh
+from tests.support.registries import isolated_registry
 
 
 @pytest.fixture(scope="module")
@@ -31,7 +23,7 @@ def engine() -> TrainedAgents:
         context,
         InMemoryStore(),
         namespace="g",
-        registry=_registry(),
+        registry=isolated_registry(),
         max_rounds=2,
         patience=2,
         progress=False,

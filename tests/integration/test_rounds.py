@@ -10,24 +10,15 @@ import pytest
 
 import recagents.agents  # noqa: F401
 from recagents.agents.base import ITEM, USER, Agent
-from recagents.agents.collaboration import Coordinator
-from recagents.agents.registry import AgentRegistry, registry
+from recagents.agents.registry import registry
+from recagents.agents.rounds import Coordinator
 from recagents.errors import ConfigError, ModelFitError
 from recagents.eval.metrics import evaluate_ranking
 from recagents.vectorstore.chroma import ChromaStore
 from recagents.vectorstore.memory import InMemoryStore
 from recagents.vectorstore.schema import collection_name, versions
 from tests.agent_fixtures import block_context
-
-
-def _registry(*extra: type[Agent]) -> AgentRegistry:
-    fresh = AgentRegistry()
-    fresh._entry_points_loaded = True  # isolated from installed plug-ins
-    for name in ("user_profile", "item", "ranking"):
-        fresh.register(registry.get(name))
-    for klass in extra:
-        fresh.register(klass)
-    return fresh
+from tests.support.registries import isolated_registry
 
 
 def test_rounds_publish_versions_to_chroma_and_learn_the_known_answer(tmp_path):
@@ -37,7 +28,7 @@ def test_rounds_publish_versions_to_chroma_and_learn_the_known_answer(tmp_path):
             context,
             store,
             namespace="blocks",
-            registry=_registry(),
+            registry=isolated_registry(),
             run_dir=tmp_path / "run",
             max_rounds=3,
             patience=3,
@@ -68,7 +59,7 @@ def test_checkpoints_metrics_and_plot_are_written(tmp_path):
         context,
         InMemoryStore(),
         namespace="b",
-        registry=_registry(),
+        registry=isolated_registry(),
         run_dir=run,
         max_rounds=2,
         patience=2,
@@ -76,7 +67,9 @@ def test_checkpoints_metrics_and_plot_are_written(tmp_path):
     ).run()
     metrics = json.loads((run / "metrics.json").read_text())
     assert [r["round"] for r in metrics["rounds"]] == [0, 1, 2]
-    assert metrics["best_round"] in (0, 1, 2) and "ndcg@10" in metrics["rounds"][1]["valid"]
+    ndcg = [r["valid"]["ndcg@10"] for r in metrics["rounds"]]
+    assert metrics["best_round"] == int(np.argmax(ndcg))  # the first round with the best NDCG
+    assert metrics["best_valid_ndcg@10"] == max(ndcg)
     assert (run / "rounds.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     for number in (0, 1, 2):
         assert (run / f"round-{number:04d}" / "DONE").exists()
@@ -101,7 +94,7 @@ def test_resume_after_a_crash_loses_no_finished_round(tmp_path, monkeypatch):
         context,
         store,
         namespace="b",
-        registry=_registry(),
+        registry=isolated_registry(),
         run_dir=run,
         max_rounds=4,
         patience=4,
@@ -116,7 +109,7 @@ def test_resume_after_a_crash_loses_no_finished_round(tmp_path, monkeypatch):
         context,
         store,
         namespace="b",
-        registry=_registry(),
+        registry=isolated_registry(),
         run_dir=run,
         max_rounds=4,
         patience=4,
@@ -134,7 +127,7 @@ def test_resume_refuses_a_different_configuration(tmp_path):
         context,
         InMemoryStore(),
         namespace="b",
-        registry=_registry(),
+        registry=isolated_registry(),
         run_dir=run,
         max_rounds=1,
         progress=False,
@@ -143,7 +136,7 @@ def test_resume_refuses_a_different_configuration(tmp_path):
         context,
         InMemoryStore(),
         namespace="b",
-        registry=_registry(),
+        registry=isolated_registry(),
         run_dir=run,
         roles=["item"],
         max_rounds=1,
@@ -160,16 +153,16 @@ def test_sharded_user_replicas_merge_and_cover_every_user():
         context,
         store,
         namespace="s",
-        registry=_registry(),
+        registry=isolated_registry(),
         user_shards=3,
         max_rounds=2,
         patience=2,
         progress=False,
     )
     report = coordinator.run()
-    replicas = coordinator.user_agents
+    replicas = coordinator.replicas["user_profile"]
     assert [a.instance for a in replicas] == ["user_profile-0", "user_profile-1", "user_profile-2"]
-    owned = np.sort(np.concatenate([a.owned_users(context) for a in replicas]))
+    owned = np.sort(np.concatenate([a.owned_rows(context) for a in replicas]))
     assert owned.tolist() == list(range(context.n_users))
     # the merge leaves one shared set of item-side weights in every replica
     for other in replicas[1:]:
@@ -183,7 +176,7 @@ def test_sharded_user_replicas_merge_and_cover_every_user():
 def test_a_role_from_outside_the_package_joins_the_rounds(monkeypatch):
     from tests.plugins.example_role import PopularityScout
 
-    fresh = _registry()
+    fresh = isolated_registry(entry_points=True)
 
     class FakeEntryPoint:
         name = "popularity_scout"
@@ -192,7 +185,6 @@ def test_a_role_from_outside_the_package_joins_the_rounds(monkeypatch):
         def load(self) -> type:
             return PopularityScout
 
-    fresh._entry_points_loaded = False
     monkeypatch.setattr(
         importlib.metadata,
         "entry_points",
@@ -220,7 +212,7 @@ def test_a_role_from_outside_the_package_joins_the_rounds(monkeypatch):
 
 
 def test_registry_errors_are_actionable():
-    fresh = _registry()
+    fresh = isolated_registry()
     with pytest.raises(ConfigError, match="unknown agent role 'critic'.*user_profile"):
         fresh.get("critic")
 
@@ -239,7 +231,7 @@ def test_a_nan_loss_stops_training_with_a_clear_error():
         context,
         InMemoryStore(),
         namespace="n",
-        registry=_registry(),
+        registry=isolated_registry(),
         configs={"item": {"lr": 1e30}},
         max_rounds=1,
         progress=False,
@@ -257,7 +249,7 @@ def test_recommend_known_and_cold_users_with_evidence():
         context,
         InMemoryStore(),
         namespace="r",
-        registry=_registry(),
+        registry=isolated_registry(),
         max_rounds=2,
         patience=2,
         progress=False,
@@ -295,8 +287,7 @@ def test_an_outside_role_joins_rounds_and_conversation_through_the_registry(monk
         def load(self) -> type:
             return PopularityScout
 
-    fresh = _registry()
-    fresh._entry_points_loaded = False
+    fresh = isolated_registry(entry_points=True)
     monkeypatch.setattr(
         importlib.metadata,
         "entry_points",
@@ -319,36 +310,88 @@ def test_an_outside_role_joins_rounds_and_conversation_through_the_registry(monk
     assert outputs["popularity_scout"]["most_popular"] in {i.id for i in reply.items}
 
 
+def test_the_diversity_role_is_registered_but_not_trained_by_default():
+    from recagents.agents.rounds import DEFAULT_ROLES
+
+    assert "diversity" in registry.names()
+    assert registry.defaults()[: len(DEFAULT_ROLES)] == list(DEFAULT_ROLES)
+    assert "diversity" not in registry.defaults()
+    coordinator = Coordinator(
+        block_context(), InMemoryStore(), namespace="dd", registry=isolated_registry("diversity")
+    )
+    assert coordinator.roles == list(DEFAULT_ROLES)
+
+
+def _ranked(ids_and_scores: list[tuple[str, float]]) -> list[dict]:
+    return [{"item_id": i, "title": i, "score": s, "evidence": {}} for i, s in ids_and_scores]
+
+
+def test_diversity_separates_near_duplicates_and_keeps_the_items():
+    context = block_context()
+    # three near-copies of one block on top, then one film of each other block
+    ranked = _ranked(
+        [("i0", 1.0), ("i1", 0.95), ("i2", 0.9), ("i8", 0.5), ("i16", 0.45), ("i24", 0.4)]
+    )
+    agent = registry.create("diversity", {"trade_off": 0.9, "tune": False})
+    agent.setup(context)
+    out = agent.converse(ranked, {})
+    order = [r["item_id"] for r in out["ranked"]]
+    assert sorted(order) == sorted(r["item_id"] for r in ranked)  # a permutation: none lost
+    assert order[0] == "i0"  # the top pick stays first
+    assert {int(i[1:]) // 8 for i in order[:4]} == {0, 1, 2, 3}  # one per block first
+    assert out["moved"] == sum(a != b["item_id"] for a, b in zip(order, ranked, strict=True)) > 0
+
+    plain = registry.create("diversity", {"trade_off": 0.0, "tune": False})
+    plain.setup(context)
+    kept = plain.converse(ranked, {})
+    assert kept["ranked"] == ranked and kept["moved"] == 0
+
+
+def test_diversity_learns_its_trade_off_on_the_holdout():
+    from recagents.agents.diversity import TRADE_OFFS
+    from recagents.agents.towers import seed_user_vectors
+
+    context = block_context()
+    agent = registry.create("diversity", {"tolerance": 0.0})
+    agent.fit(context, {USER: seed_user_vectors(context), ITEM: context.item_text})
+    recall = agent.holdout_recall
+    assert recall[0] > 0  # the towers' candidates find the held-out items
+    chosen = int(np.flatnonzero(TRADE_OFFS == agent.trade_off)[0])
+    assert recall[chosen] >= recall[0]  # no recall given up (tolerance 0)...
+    assert all(recall[j] < recall[0] for j in range(chosen + 1, len(TRADE_OFFS)))  # ...the most
+
+
 def test_the_shipped_diversity_role_reorders_without_losing_items(tmp_path):
     from langgraph.checkpoint.memory import InMemorySaver
 
-    from recagents.agents.diversity import DiversityReranker
     from recagents.agents.trainer import TrainedAgents
     from recagents.config import Settings
     from recagents.ui.facade import Recommender
 
-    fresh = _registry(DiversityReranker)
     context = block_context()
     coordinator = Coordinator(
         context,
         InMemoryStore(),
         namespace="d",
-        registry=fresh,
-        configs={"diversity": {"trade_off": 0.9}},
+        registry=isolated_registry("diversity"),
+        roles=["user_profile", "item", "ranking", "diversity"],
+        configs={"diversity": {"trade_off": 0.9, "tune": False}},
         max_rounds=1,
         patience=1,
         progress=False,
     )
     engine = TrainedAgents(coordinator, coordinator.run(), context, 0.0)
     assert coordinator.roles[-1] == "diversity"
+
     plain = Recommender(
         engine, Settings.load(home=tmp_path), checkpointer=InMemorySaver(), roles=[]
     )  # no conversing roles: the ranking as is
     diverse = Recommender(engine, Settings.load(home=tmp_path), checkpointer=InMemorySaver())
-    a = plain.chat("I loved Film 9 and Film 20", thread_id="x", k=6)
-    b = diverse.chat("I loved Film 9 and Film 20", thread_id="x", k=6)
-    assert {i.id for i in a.items} == {i.id for i in b.items}
-    assert "moved" in diverse.state("x")["role_outputs"]["diversity"]
+    a = [i.id for i in plain.chat("I loved Film 9 and Film 20", thread_id="x", k=6).items]
+    b = [i.id for i in diverse.chat("I loved Film 9 and Film 20", thread_id="x", k=6).items]
+    assert sorted(a) == sorted(b) and a[0] == b[0]  # the same picks, the top one first
+    moved = diverse.state("x")["role_outputs"]["diversity"]["moved"]
+    assert moved == sum(x != y for x, y in zip(a, b, strict=True))
 
 
 @pytest.mark.parametrize("with_run_dir", [False, True])
@@ -360,7 +403,7 @@ def test_the_best_round_is_what_serves_with_or_without_a_run_folder(tmp_path, wi
         context,
         store,
         namespace="best",
-        registry=_registry(),
+        registry=isolated_registry(),
         run_dir=tmp_path / "run" if with_run_dir else None,
         max_rounds=2,
         patience=5,

@@ -1,0 +1,168 @@
+"""Where a run's rounds are kept, so the best one can be restored and a crashed run resumed.
+
+:class:`RunFolder` writes every round to ``round-NNNN/`` (renamed into place with a ``DONE``
+marker, so a crash mid-save leaves the previous round intact), the report to ``metrics.json``
+(with its plot, ``rounds.png``) and the served agents to ``final/``. Without a folder,
+:class:`BestInMemory` keeps only the best round's weights, so what is served is always the round
+the report calls best.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from recagents.agents.base import Agent, TrainContext
+from recagents.agents.report import RoundRecord, TrainingReport, plot_rounds
+from recagents.errors import ConfigError
+
+logger = logging.getLogger(__name__)
+
+
+class Checkpoints(ABC):
+    """How the round loop keeps rounds: saved after each, restored once the best is known."""
+
+    @abstractmethod
+    def save_round(self, number: int, agents: Sequence[Agent], report: TrainingReport) -> None:
+        """Keep round ``number`` (``report`` already records it)."""
+
+    @abstractmethod
+    def restore(self, number: int, agents: Sequence[Agent], context: TrainContext) -> None:
+        """Put round ``number``'s weights back into ``agents``."""
+
+    def resume(
+        self, agents: Sequence[Agent], context: TrainContext
+    ) -> tuple[int, list[RoundRecord]] | None:
+        """Load the last finished round into ``agents``; its number and the records up to it.
+
+        Returns ``None`` when there is nothing to resume (a fresh run starts at round 0).
+        """
+        logger.info("nothing to resume: starting fresh")
+        return None
+
+    def save_final(self, agents: Sequence[Agent], report: TrainingReport) -> None:
+        """Keep the agents that serve (after the best round is restored and refitted)."""
+        return None
+
+
+class BestInMemory(Checkpoints):
+    """No folder: a copy of the best round's weights in memory, nothing on disk."""
+
+    def __init__(self) -> None:
+        self._best: dict[str, tuple[dict[str, np.ndarray], int]] = {}
+
+    def save_round(self, number: int, agents: Sequence[Agent], report: TrainingReport) -> None:
+        """Copy the weights when ``number`` is (so far) the best round."""
+        if number == report.best_round:
+            self._best = {
+                agent.instance: (
+                    {k: np.array(v, copy=True) for k, v in agent.state().items()},
+                    agent.rounds_trained,
+                )
+                for agent in agents
+            }
+
+    def restore(self, number: int, agents: Sequence[Agent], context: TrainContext) -> None:
+        """Load the copied weights (``number`` is the best round, the only one kept)."""
+        if not self._best:
+            return
+        for agent in agents:
+            arrays, rounds = self._best[agent.instance]
+            agent.load_state(context, arrays)
+            agent.rounds_trained = rounds  # after load_state, as in Agent.load
+
+
+class RunFolder(Checkpoints):
+    """A run's folder: round checkpoints, ``metrics.json``, ``rounds.png`` and ``final/``.
+
+    Args:
+        path: The run's folder (created on the first save).
+        settings: What else ``metrics.json`` records about the run (``namespace``, ``roles``,
+            ``user_shards``); ``roles`` and ``user_shards`` must match to resume.
+    """
+
+    def __init__(self, path: Path, settings: Mapping[str, Any]) -> None:
+        self.path = path
+        self.settings = dict(settings)
+
+    def round_dir(self, number: int) -> Path:
+        """Folder of one round's checkpoint."""
+        return self.path / f"round-{number:04d}"
+
+    def _save_agents(self, agents: Sequence[Agent], final: Path, marker: str | None) -> None:
+        tmp = final.with_name(final.name + ".tmp")
+        shutil.rmtree(tmp, ignore_errors=True)
+        for agent in agents:
+            agent.save(tmp)
+        if marker is not None:
+            (tmp / "DONE").write_text(marker, encoding="utf-8")
+        shutil.rmtree(final, ignore_errors=True)
+        tmp.rename(final)  # a crash mid-save leaves the previous copy intact
+
+    def save_round(self, number: int, agents: Sequence[Agent], report: TrainingReport) -> None:
+        """Save every agent into ``round-NNNN`` (with ``DONE``), then the report."""
+        self.path.mkdir(parents=True, exist_ok=True)
+        self._save_agents(agents, self.round_dir(number), str(number))
+        self.write_report(report)
+
+    def save_final(self, agents: Sequence[Agent], report: TrainingReport) -> None:
+        """Save the serving agents into ``final/``, then the report."""
+        self._save_agents(agents, self.path / "final", None)
+        self.write_report(report)
+
+    def write_report(self, report: TrainingReport) -> None:
+        """``metrics.json`` (replaced atomically) and its plot ``rounds.png``."""
+        data = {**report.to_dict(), **self.settings}
+        tmp = self.path / "metrics.json.tmp"
+        tmp.write_text(json.dumps(data, indent=2), encoding="utf-8")
+        tmp.replace(self.path / "metrics.json")
+        plot_rounds(report, self.path / "rounds.png")
+
+    def restore(self, number: int, agents: Sequence[Agent], context: TrainContext) -> None:
+        """Load round ``number``'s checkpoint."""
+        for agent in agents:
+            agent.load(self.round_dir(number), context)
+
+    def finished_rounds(self) -> list[int]:
+        """Rounds whose checkpoint was completely written, ascending."""
+        return sorted(
+            int(p.name.split("-")[1])
+            for p in self.path.glob("round-*")
+            if not p.name.endswith(".tmp") and (p / "DONE").exists()
+        )
+
+    def resume(
+        self, agents: Sequence[Agent], context: TrainContext
+    ) -> tuple[int, list[RoundRecord]] | None:
+        """Load the last finished round, refusing a folder trained with other options.
+
+        Raises:
+            ConfigError: The folder was trained with other roles or user shards.
+        """
+        if not (self.path / "metrics.json").exists():
+            logger.info("nothing to resume in %s: starting fresh", self.path)
+            return None
+        data = json.loads((self.path / "metrics.json").read_text(encoding="utf-8"))
+        roles, shards = self.settings.get("roles"), self.settings.get("user_shards")
+        if data.get("roles") != roles or data.get("user_shards") != shards:
+            raise ConfigError(
+                f"cannot resume {self.path}: it was trained with roles {data.get('roles')} "
+                f"and {data.get('user_shards')} user shards; pass the same options or a new run"
+            )
+        done = self.finished_rounds()
+        if not done:
+            return None
+        last = done[-1]
+        self.restore(last, agents, context)
+        records = [RoundRecord.from_dict(r) for r in data["rounds"] if r["round"] <= last]
+        return last, records
+
+
+__all__ = ["BestInMemory", "Checkpoints", "RunFolder"]

@@ -1,0 +1,340 @@
+"""Collaborative update rounds: agents learn from each other through the vector store.
+
+Round 0 publishes every agent's text seed. In each later round every agent, in registry order,
+pulls its peers' latest vectors *from the store*, trains against them and publishes a new version
+of its own (collections are versioned by round). After each round the coordinator scores the
+valid split, checkpoints every agent, and stops once valid NDCG@10 has not improved for
+``patience`` rounds; the best round is restored and its serving vectors published.
+
+What a role publishes is its own business (:class:`~recagents.agents.base.Publication`); with
+``user_shards = N`` the role that shards by user runs as N replicas
+(:mod:`recagents.agents.sharding`); rounds are kept by :mod:`recagents.agents.checkpoints`.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+
+from recagents.agents.base import ITEM, ITEM_BIAS, USER, Agent, Publication, TrainContext, peer_key
+from recagents.agents.checkpoints import BestInMemory, Checkpoints, RunFolder
+from recagents.agents.registry import AgentRegistry
+from recagents.agents.registry import registry as default_registry
+from recagents.agents.report import RoundRecord, TrainingReport
+from recagents.agents.sharding import make_replicas, merge
+from recagents.agents.towers import text_seed, tower_scores
+from recagents.errors import ConfigError
+from recagents.eval.metrics import evaluate_ranking
+from recagents.vectorstore.base import EmbeddingStore
+from recagents.vectorstore.schema import collection_name, latest_version
+
+logger = logging.getLogger(__name__)
+
+#: The built-in roles a run trains unless told otherwise: ``registry.defaults()`` without
+#: plug-ins (the registered diversity re-ranker is opt-in).
+DEFAULT_ROLES = ("user_profile", "item", "ranking")
+
+#: The kinds of vectors that serve once training is over.
+SERVED_KINDS = (USER, ITEM)
+
+
+class Coordinator:
+    """Runs rounds for a set of registered roles over one :class:`TrainContext`.
+
+    Args:
+        context: Data the agents train on (``fit``, ``holdout``, ``train``, ``valid``, texts).
+        store: Where agents publish and read vectors: the only channel between them.
+        namespace: Collection namespace (dataset + run); versions are round numbers.
+        roles: Role names in training order (default: every registered role but the opt-in ones).
+        registry: Role registry (inject one in tests).
+        configs: Per-role config overrides.
+        run_dir: Folder for checkpoints, ``metrics.json`` and ``rounds.png``; ``None`` keeps
+            nothing on disk.
+        max_rounds: Upper bound on rounds after round 0.
+        patience: Rounds without valid improvement before stopping.
+        user_shards: Number of replicas of the role that shards by user.
+        progress: Show a progress bar.
+    """
+
+    def __init__(
+        self,
+        context: TrainContext,
+        store: EmbeddingStore,
+        *,
+        namespace: str,
+        roles: Sequence[str] | None = None,
+        registry: AgentRegistry | None = None,
+        configs: Mapping[str, Mapping[str, Any]] | None = None,
+        run_dir: Path | None = None,
+        max_rounds: int = 8,
+        patience: int = 2,
+        user_shards: int = 1,
+        progress: bool = True,
+    ) -> None:
+        self.context = context
+        self.store = store
+        self.namespace = namespace
+        self.registry = registry or default_registry
+        self.roles = self.registry.validate(roles or self.registry.defaults())
+        if max_rounds < 1 or patience < 1:
+            raise ConfigError("max_rounds and patience must be at least 1")
+        if user_shards < 1 or user_shards > context.n_users:
+            raise ConfigError(f"user_shards must be between 1 and {context.n_users}")
+        self.max_rounds, self.patience, self.user_shards = max_rounds, patience, user_shards
+        self.run_dir = run_dir
+        self.progress = progress
+        configs = dict(configs or {})
+        self.agents: list[Agent] = []
+        #: Role name -> its replicas, for the roles that run sharded.
+        self.replicas: dict[str, list[Agent]] = {}
+        for role in self.roles:
+            if self.registry.get(role).shards_by == USER and user_shards > 1:
+                group = make_replicas(self.registry, role, configs.get(role, {}), user_shards)
+                self.replicas[role] = group
+                self.agents.extend(group)
+            else:
+                self.agents.append(self.registry.create(role, configs.get(role)))
+        self.report = TrainingReport(run_dir=str(run_dir or ""))
+        settings = {"namespace": namespace, "roles": self.roles, "user_shards": user_shards}
+        self.checkpoints: Checkpoints = (
+            BestInMemory() if run_dir is None else RunFolder(run_dir, settings)
+        )
+
+    # -- the store as the channel ------------------------------------------------------------
+
+    def _ids(self, kind: str) -> list[str]:
+        ids = self.context.dataset.user_map if kind == USER else self.context.dataset.item_map
+        return list(ids.ids)[: self.context.n_users if kind == USER else self.context.n_items]
+
+    def publishers(self, kind: str) -> list[Agent]:
+        """The agents (replicas included) that publish vectors of ``kind``."""
+        return [a for a in self.agents if a.publishes == kind]
+
+    def _write(self, publication: Publication, version: int) -> None:
+        """Upsert a publication as ``version`` of its kind's collection."""
+        ids = self._ids(publication.kind)
+        metadatas: list[dict[str, Any]] | None = None
+        if publication.extras or publication.metadata is not None:
+            described = publication.metadata or [{} for _ in publication.rows]
+            metadatas = [
+                {**meta, **{name: float(v[j]) for name, v in publication.extras.items()}}
+                for j, meta in enumerate(described)
+            ]
+        name = collection_name(self.namespace, publication.kind, version)
+        self.store.upsert(name, [ids[i] for i in publication.rows], publication.vectors, metadatas)
+
+    def publish(self, agent: Agent, version: int) -> None:
+        """Write what an agent publishes as ``version`` of its collection (replicas: own rows)."""
+        publication = agent.publication()
+        if publication is not None:
+            self._write(publication, version)
+
+    def pull(self, kind: str) -> dict[str, np.ndarray]:
+        """Peers' latest vectors of ``kind`` (and their extras) as read back from the store."""
+        version = latest_version(self.store, self.namespace, kind)
+        if version is None:
+            return {}
+        ids, vectors, metadatas = self.store.get(
+            collection_name(self.namespace, kind, version), self._ids(kind)
+        )
+        out = {kind: vectors.astype(np.float32)}
+        extras = dict.fromkeys(e for a in self.publishers(kind) for e in a.publishes_extras)
+        for extra in extras:
+            if metadatas and extra in metadatas[0]:
+                values = [float(m[extra]) for m in metadatas]
+                out[peer_key(kind, extra)] = np.array(values, dtype=np.float32)
+        return out
+
+    def peers_for(self, agent: Agent) -> dict[str, np.ndarray]:
+        """What ``agent`` consumes, from the store."""
+        peers: dict[str, np.ndarray] = {}
+        for kind in agent.consumes:
+            peers.update(self.pull(kind))
+        return peers
+
+    # -- serving -----------------------------------------------------------------------------
+
+    @property
+    def ranker(self) -> Agent | None:
+        """The last role that ranks items, if any."""
+        return next((a for a in reversed(self.agents) if a.scores), None)
+
+    def serving(self, matrix: sp.csr_matrix) -> dict[str, Publication]:
+        """Every user's and item's serving vectors, users conditioned on ``matrix``.
+
+        Each kind comes from the roles that publish it (replicas fill their own rows), or from
+        the text seed when no role does.
+        """
+        served = {}
+        for kind in SERVED_KINDS:
+            parts = [p for a in self.publishers(kind) if (p := a.serving(matrix)) is not None]
+            served[kind] = _combine(parts, len(self._ids(kind)), self.context.dim) or text_seed(
+                self.context, kind, matrix
+            )
+        return served
+
+    def serving_peers(self, matrix: sp.csr_matrix) -> dict[str, np.ndarray]:
+        """User vectors conditioned on ``matrix`` (e.g. all of train) plus the items' vectors."""
+        peers: dict[str, np.ndarray] = {}
+        for kind, publication in self.serving(matrix).items():
+            peers[kind] = publication.vectors
+            peers.update({peer_key(kind, k): v for k, v in publication.extras.items()})
+        return peers
+
+    def scorer(
+        self, matrix: sp.csr_matrix, *, towers_only: bool = False
+    ) -> Callable[[np.ndarray], np.ndarray]:
+        """``score(users) -> scores`` conditioned on the interactions in ``matrix``."""
+        peers = self.serving_peers(matrix)
+        ranker = None if towers_only else self.ranker
+        if ranker is not None and ranker.rounds_trained > 0:
+            return lambda users: ranker.score(np.asarray(users), peers, matrix)
+        return lambda users: tower_scores(peers[USER][users], peers[ITEM], peers.get(ITEM_BIAS))
+
+    def validate(self, *, towers_only: bool = False) -> dict[str, float]:
+        """Valid metrics, ranking with everything in train (valid is never input)."""
+        if self.context.valid is None:
+            return {"ndcg@10": 0.0}
+        score = self.scorer(self.context.train, towers_only=towers_only)
+        result = evaluate_ranking(score, self.context.valid, self.context.train)
+        return {k: round(v, 6) for k, v in result.items() if "@" in k}
+
+    # -- rounds ------------------------------------------------------------------------------
+
+    def seed_round(self, metrics: Mapping[str, Any] | None = None) -> RoundRecord:
+        """Round 0: every agent starts from the text seed and publishes it."""
+        began = time.time()
+        for agent in self.agents:
+            agent.setup(self.context)
+        if metrics is None:
+            metrics = {a.instance: {"seed": True} for a in self.agents}
+        return self._finish_round(0, dict(metrics), began)
+
+    def run(self, *, resume: bool = False) -> TrainingReport:
+        """Round 0 (seed), then rounds until valid NDCG@10 stops improving."""
+        torch.manual_seed(self.context.seed)
+        start_round = self._resume() if resume else 0
+        if start_round == 0:
+            self.seed_round()
+        from tqdm.auto import tqdm
+
+        bar = tqdm(
+            range(start_round + 1, self.max_rounds + 1),
+            desc="collaborative rounds",
+            disable=not self.progress,
+            unit="round",
+        )
+        for number in bar:
+            if self._should_stop():
+                break
+            record = self.train_round(number)
+            bar.set_postfix(valid_ndcg=f"{record.valid['ndcg@10']:.4f}")
+        if not self.report.stopped:
+            self.report.stopped = f"reached max_rounds={self.max_rounds}"
+        self._restore_best()
+        self._finalize()
+        return self.report
+
+    def train_round(self, number: int) -> RoundRecord:
+        """Every agent pulls its peers, trains and publishes; replicas publish once merged."""
+        began = time.time()
+        metrics: dict[str, dict[str, Any]] = {}
+        for agent in self.agents:
+            metrics[agent.instance] = agent.partial_fit(self.context, self.peers_for(agent))
+            replicas = self.replicas.get(agent.name)
+            if replicas is None:
+                self.publish(agent, number)
+            elif agent is replicas[-1]:
+                merge(replicas, self.context)
+                for replica in replicas:
+                    self.publish(replica, number)
+        return self._finish_round(number, metrics, began)
+
+    def _should_stop(self) -> bool:
+        history = [r.valid["ndcg@10"] for r in self.report.rounds]
+        if len(history) <= self.patience:
+            return False
+        best_at = int(np.argmax(history))
+        if len(history) - 1 - best_at >= self.patience:
+            self.report.stopped = (
+                f"valid NDCG@10 did not improve for {self.patience} rounds after round "
+                f"{self.report.rounds[best_at].round}"
+            )
+            return True
+        return False
+
+    def _finish_round(self, number: int, metrics: dict, began: float) -> RoundRecord:
+        if number == 0:
+            for agent in self.agents:
+                self.publish(agent, 0)
+        valid = self.validate()
+        record = RoundRecord(number, valid, metrics, time.time() - began)
+        self.report.rounds.append(record)
+        self.report.choose_best()
+        logger.info(
+            "round %d: valid ndcg@10 %.4f (%.1f s)", number, valid["ndcg@10"], record.seconds
+        )
+        self.checkpoints.save_round(number, self.agents, self.report)
+        return record
+
+    def _resume(self) -> int:
+        resumed = self.checkpoints.resume(self.agents, self.context)
+        if resumed is None:
+            return 0
+        last, self.report.rounds = resumed
+        self.report.choose_best()
+        for agent in self.agents:  # the store may have lost the last round (new server)
+            self.publish(agent, last)
+        logger.info("resumed %s after round %d", self.run_dir, last)
+        return last
+
+    def _restore_best(self) -> None:
+        best = self.report.best_round
+        if best == self.report.rounds[-1].round:
+            return
+        self.checkpoints.restore(best, self.agents, self.context)
+        logger.info("restored round %d (best valid NDCG@10)", best)
+
+    def _finalize(self) -> None:
+        """Publish serving vectors (users conditioned on all of train) as the final version."""
+        for agent in self.agents:
+            agent.refit_history(self.context.train)
+        version = self.report.rounds[-1].round + 1
+        for publication in self.serving(self.context.train).values():
+            self._write(publication, version)
+        self.report.final_version = version
+        self.checkpoints.save_final(self.agents, self.report)
+
+
+def _combine(parts: Sequence[Publication], n_rows: int, dim: int) -> Publication | None:
+    """One publication covering every row, from the parts replicas publish (``None``: no parts).
+
+    A single part that already covers every row in order is returned as it is.
+    """
+    if not parts:
+        return None
+    if len(parts) == 1 and np.array_equal(parts[0].rows, np.arange(n_rows)):
+        return parts[0]
+    vectors = np.zeros((n_rows, dim), dtype=np.float32)
+    extras = {name: np.zeros(n_rows, dtype=np.float32) for name in parts[0].extras}
+    metadata: list[Mapping[str, Any]] | None = None
+    if parts[0].metadata is not None:
+        metadata = [{} for _ in range(n_rows)]
+    for part in parts:
+        vectors[part.rows] = part.vectors
+        for name, values in part.extras.items():
+            extras[name][part.rows] = values
+        if metadata is not None and part.metadata is not None:
+            for row, meta in zip(part.rows, part.metadata, strict=True):
+                metadata[int(row)] = meta
+    return Publication(parts[0].kind, vectors, np.arange(n_rows), extras, metadata)
+
+
+__all__ = ["DEFAULT_ROLES", "SERVED_KINDS", "Coordinator"]

@@ -1,0 +1,52 @@
+"""Data-parallel replicas of a role: replica ``k`` of ``N`` owns the users with ``user % N == k``.
+
+Each replica trains on its own users only, so replicas can run apart (processes, machines); after
+each round the role merges their shared state by federated averaging. This module decides who owns
+what and how much each replica counts; the role merges its own tensors
+(:meth:`~recagents.agents.base.Agent.merge_replicas`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from recagents.agents.base import Agent, ReplicaWeights, TrainContext
+from recagents.agents.registry import AgentRegistry
+
+#: Added to every count, so an item no replica saw still has a defined weighted average.
+_EPSILON = 1e-6
+
+
+def make_replicas(
+    registry: AgentRegistry, role: str, config: Mapping[str, Any], shards: int
+) -> list[Agent]:
+    """``shards`` instances of ``role``, each told its shard; named ``<role>-<k>``."""
+    replicas = []
+    for shard in range(shards):
+        agent = registry.create(role, {**config, "shard": shard, "shards": shards})
+        agent.instance = f"{role}-{shard}"
+        replicas.append(agent)
+    return replicas
+
+
+def replica_weights(replicas: Sequence[Agent], context: TrainContext) -> ReplicaWeights:
+    """Each replica's weight: the interactions its users have, per item and in all."""
+    fit = context.fit
+    per_item = []
+    totals = []
+    for agent in replicas:
+        own = agent.owned_rows(context)
+        per_item.append(np.asarray(fit[own].sum(axis=0)).ravel() + _EPSILON)
+        totals.append(float(fit[own].sum()) + _EPSILON)
+    return ReplicaWeights(np.stack(per_item), tuple(totals))
+
+
+def merge(replicas: Sequence[Agent], context: TrainContext) -> None:
+    """Merge the replicas' shared state in place (the role does the arithmetic)."""
+    type(replicas[0]).merge_replicas(replicas, replica_weights(replicas, context))
+
+
+__all__ = ["make_replicas", "merge", "replica_weights"]
