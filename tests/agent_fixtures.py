@@ -63,3 +63,14 @@ def block_context(seed: int = 0) -> TrainContext:
         seed=seed,
         valid=sp.csr_matrix(valid),
     )
+
+
+def block_coordinator(context: TrainContext, store=None, **options):  # type: ignore[no-untyped-def]
+    """A quiet coordinator over the default roles in an isolated registry; ``options`` override."""
+    from recagents.agents.rounds import Coordinator
+    from recagents.vectorstore.memory import InMemoryStore
+    from tests.support.registries import isolated_registry
+
+    settings = {"namespace": "b", "registry": isolated_registry(), "progress": False}
+    settings.update(options)
+    return Coordinator(context, InMemoryStore() if store is None else store, **settings)

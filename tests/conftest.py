@@ -4,15 +4,9 @@ from __future__ import annotations
 
 import os
 
-for _key, _value in {
-    "HF_HUB_OFFLINE": "1",
-    "TRANSFORMERS_OFFLINE": "1",
-    "HF_HUB_DISABLE_TELEMETRY": "1",
-    "GRADIO_ANALYTICS_ENABLED": "False",
-    "ANONYMIZED_TELEMETRY": "False",
-    "TOKENIZERS_PARALLELISM": "false",
-}.items():
-    os.environ[_key] = _value
+from recagents.env import OFFLINE_ENV
+
+os.environ.update(OFFLINE_ENV)  # forced, not setdefault: a developer's shell must not go online
 
 from pathlib import Path  # noqa: E402
 

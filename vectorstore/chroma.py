@@ -60,6 +60,16 @@ def cosine_configuration() -> CreateCollectionConfiguration:
     return cast("CreateCollectionConfiguration", {"hnsw": {"space": "cosine"}})
 
 
+def _rows(page: Any) -> dict[str, tuple[Any, dict[str, Any]]]:
+    """A ``get`` page as id -> (vector, metadata), metadata copied so callers may change it."""
+    return {
+        id_: (vec, dict(meta or {}))
+        for id_, vec, meta in zip(
+            page["ids"], _column(page, "embeddings"), _column(page, "metadatas"), strict=True
+        )
+    }
+
+
 def _column(page: Mapping[str, Any], key: str) -> list[Any]:
     """One column of a ChromaDB result (``None`` when not included) as a list."""
     value = page.get(key)
@@ -354,13 +364,7 @@ class ChromaStore(ValidatingStore):
                         limit=self._max_batch,
                         offset=offset,
                     )
-                    for id_, vec, meta in zip(
-                        page["ids"],
-                        _column(page, "embeddings"),
-                        _column(page, "metadatas"),
-                        strict=True,
-                    ):
-                        found[id_] = (vec, dict(meta or {}))
+                    found.update(_rows(page))
                     if len(page["ids"]) < self._max_batch:
                         break
                     offset += self._max_batch
@@ -373,13 +377,7 @@ class ChromaStore(ValidatingStore):
                         where=strict,  # type: ignore[arg-type]
                         include=["embeddings", "metadatas"],
                     )
-                    for id_, vec, meta in zip(
-                        page["ids"],
-                        _column(page, "embeddings"),
-                        _column(page, "metadatas"),
-                        strict=True,
-                    ):
-                        found[id_] = (vec, dict(meta or {}))
+                    found.update(_rows(page))
                 self._check_exist(handle, collection, [i for i in unique if i not in found])
                 order = [i for i in wanted if i in found]
             if not order:

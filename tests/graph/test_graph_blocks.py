@@ -6,28 +6,17 @@ import pytest
 from langgraph.checkpoint.memory import InMemorySaver
 
 import recagents.agents  # noqa: F401
-from recagents.agents.rounds import Coordinator
 from recagents.agents.trainer import TrainedAgents
 from recagents.config import Settings
 from recagents.errors import ConfigError, DataError, UnknownEntityError
 from recagents.ui.facade import Recommender
-from recagents.vectorstore.memory import InMemoryStore
-from tests.agent_fixtures import block_context
-from tests.support.registries import isolated_registry
+from tests.agent_fixtures import block_context, block_coordinator
 
 
 @pytest.fixture(scope="module")
 def engine() -> TrainedAgents:
     context = block_context()
-    coordinator = Coordinator(
-        context,
-        InMemoryStore(),
-        namespace="g",
-        registry=isolated_registry(),
-        max_rounds=2,
-        patience=2,
-        progress=False,
-    )
+    coordinator = block_coordinator(context, namespace="g", max_rounds=2, patience=2)
     return TrainedAgents(coordinator, coordinator.run(), context, 0.0)
 
 

@@ -11,28 +11,20 @@ import pytest
 import recagents.agents  # noqa: F401
 from recagents.agents.base import ITEM, USER, Agent
 from recagents.agents.registry import registry
-from recagents.agents.rounds import Coordinator
 from recagents.errors import ConfigError, ModelFitError
 from recagents.eval.metrics import evaluate_ranking
 from recagents.vectorstore.chroma import ChromaStore
 from recagents.vectorstore.memory import InMemoryStore
 from recagents.vectorstore.schema import collection_name, versions
-from tests.agent_fixtures import block_context
+from tests.agent_fixtures import block_context, block_coordinator
 from tests.support.registries import isolated_registry
 
 
 def test_rounds_publish_versions_to_chroma_and_learn_the_known_answer(tmp_path):
     context = block_context()
     with ChromaStore(path=tmp_path / "chroma") as store:
-        coordinator = Coordinator(
-            context,
-            store,
-            namespace="blocks",
-            registry=isolated_registry(),
-            run_dir=tmp_path / "run",
-            max_rounds=3,
-            patience=3,
-            progress=False,
+        coordinator = block_coordinator(
+            context, store, namespace="blocks", run_dir=tmp_path / "run", max_rounds=3, patience=3
         )
         report = coordinator.run()
         assert [r.round for r in report.rounds] == [0, 1, 2, 3]
@@ -55,16 +47,7 @@ def test_rounds_publish_versions_to_chroma_and_learn_the_known_answer(tmp_path):
 def test_checkpoints_metrics_and_plot_are_written(tmp_path):
     context = block_context()
     run = tmp_path / "run"
-    Coordinator(
-        context,
-        InMemoryStore(),
-        namespace="b",
-        registry=isolated_registry(),
-        run_dir=run,
-        max_rounds=2,
-        patience=2,
-        progress=False,
-    ).run()
+    block_coordinator(context, namespace="b", run_dir=run, max_rounds=2, patience=2).run()
     metrics = json.loads((run / "metrics.json").read_text())
     assert [r["round"] for r in metrics["rounds"]] == [0, 1, 2]
     ndcg = [r["valid"]["ndcg@10"] for r in metrics["rounds"]]
@@ -90,31 +73,13 @@ def test_resume_after_a_crash_loses_no_finished_round(tmp_path, monkeypatch):
         return original(self, ctx, peers)
 
     monkeypatch.setattr(registry.get("item"), "partial_fit", crash_in_round_3)
-    first = Coordinator(
-        context,
-        store,
-        namespace="b",
-        registry=isolated_registry(),
-        run_dir=run,
-        max_rounds=4,
-        patience=4,
-        progress=False,
-    )
+    first = block_coordinator(context, store, namespace="b", run_dir=run, max_rounds=4, patience=4)
     with pytest.raises(RuntimeError, match="power cut"):
         first.run()
     finished = json.loads((run / "metrics.json").read_text())["rounds"]
     assert [r["round"] for r in finished] == [0, 1, 2]
     monkeypatch.setattr(registry.get("item"), "partial_fit", original)
-    second = Coordinator(
-        context,
-        store,
-        namespace="b",
-        registry=isolated_registry(),
-        run_dir=run,
-        max_rounds=4,
-        patience=4,
-        progress=False,
-    )
+    second = block_coordinator(context, store, namespace="b", run_dir=run, max_rounds=4, patience=4)
     report = second.run(resume=True)
     assert [r.round for r in report.rounds] == [0, 1, 2, 3, 4]
     assert [r.valid for r in report.rounds[:3]] == [r["valid"] for r in finished]
@@ -123,25 +88,8 @@ def test_resume_after_a_crash_loses_no_finished_round(tmp_path, monkeypatch):
 def test_resume_refuses_a_different_configuration(tmp_path):
     context = block_context()
     run = tmp_path / "run"
-    Coordinator(
-        context,
-        InMemoryStore(),
-        namespace="b",
-        registry=isolated_registry(),
-        run_dir=run,
-        max_rounds=1,
-        progress=False,
-    ).run()
-    other = Coordinator(
-        context,
-        InMemoryStore(),
-        namespace="b",
-        registry=isolated_registry(),
-        run_dir=run,
-        roles=["item"],
-        max_rounds=1,
-        progress=False,
-    )
+    block_coordinator(context, namespace="b", run_dir=run, max_rounds=1).run()
+    other = block_coordinator(context, namespace="b", run_dir=run, roles=["item"], max_rounds=1)
     with pytest.raises(ConfigError, match="cannot resume"):
         other.run(resume=True)
 
@@ -149,15 +97,8 @@ def test_resume_refuses_a_different_configuration(tmp_path):
 def test_sharded_user_replicas_merge_and_cover_every_user():
     context = block_context()
     store = InMemoryStore()
-    coordinator = Coordinator(
-        context,
-        store,
-        namespace="s",
-        registry=isolated_registry(),
-        user_shards=3,
-        max_rounds=2,
-        patience=2,
-        progress=False,
+    coordinator = block_coordinator(
+        context, store, namespace="s", user_shards=3, max_rounds=2, patience=2
     )
     report = coordinator.run()
     replicas = coordinator.replicas["user_profile"]
@@ -192,14 +133,8 @@ def test_a_role_from_outside_the_package_joins_the_rounds(monkeypatch):
     )
     assert "popularity_scout" in fresh.names()
     context = block_context()
-    coordinator = Coordinator(
-        context,
-        InMemoryStore(),
-        namespace="p",
-        registry=fresh,
-        max_rounds=2,
-        patience=2,
-        progress=False,
+    coordinator = block_coordinator(
+        context, namespace="p", registry=fresh, max_rounds=2, patience=2
     )
     report = coordinator.run()
     scout = next(a for a in coordinator.agents if isinstance(a, PopularityScout))
@@ -227,14 +162,8 @@ def test_registry_errors_are_actionable():
 
 def test_a_nan_loss_stops_training_with_a_clear_error():
     context = block_context()
-    coordinator = Coordinator(
-        context,
-        InMemoryStore(),
-        namespace="n",
-        registry=isolated_registry(),
-        configs={"item": {"lr": 1e30}},
-        max_rounds=1,
-        progress=False,
+    coordinator = block_coordinator(
+        context, namespace="n", configs={"item": {"lr": 1e30}}, max_rounds=1
     )
     with pytest.raises(ModelFitError, match="'item'"):
         coordinator.run()
@@ -245,15 +174,7 @@ def test_recommend_known_and_cold_users_with_evidence():
     from recagents.errors import UnknownEntityError
 
     context = block_context()
-    coordinator = Coordinator(
-        context,
-        InMemoryStore(),
-        namespace="r",
-        registry=isolated_registry(),
-        max_rounds=2,
-        patience=2,
-        progress=False,
-    )
+    coordinator = block_coordinator(context, namespace="r", max_rounds=2, patience=2)
     trained = TrainedAgents(coordinator, coordinator.run(), context, 0.0)
 
     recs = trained.recommend("u1", k=3)
@@ -294,14 +215,8 @@ def test_an_outside_role_joins_rounds_and_conversation_through_the_registry(monk
         lambda group: [FakeEntryPoint()] if group == "recagents.agents" else [],
     )
     context = block_context()
-    coordinator = Coordinator(
-        context,
-        InMemoryStore(),
-        namespace="o",
-        registry=fresh,
-        max_rounds=1,
-        patience=1,
-        progress=False,
+    coordinator = block_coordinator(
+        context, namespace="o", registry=fresh, max_rounds=1, patience=1
     )
     engine = TrainedAgents(coordinator, coordinator.run(), context, 0.0)
     rec = Recommender(engine, Settings.load(home=tmp_path), checkpointer=InMemorySaver())
@@ -316,8 +231,8 @@ def test_the_diversity_role_is_registered_but_not_trained_by_default():
     assert "diversity" in registry.names()
     assert registry.defaults()[: len(DEFAULT_ROLES)] == list(DEFAULT_ROLES)
     assert "diversity" not in registry.defaults()
-    coordinator = Coordinator(
-        block_context(), InMemoryStore(), namespace="dd", registry=isolated_registry("diversity")
+    coordinator = block_coordinator(
+        block_context(), namespace="dd", registry=isolated_registry("diversity")
     )
     assert coordinator.roles == list(DEFAULT_ROLES)
 
@@ -369,16 +284,14 @@ def test_the_shipped_diversity_role_reorders_without_losing_items(tmp_path):
     from recagents.ui.facade import Recommender
 
     context = block_context()
-    coordinator = Coordinator(
+    coordinator = block_coordinator(
         context,
-        InMemoryStore(),
         namespace="d",
         registry=isolated_registry("diversity"),
         roles=["user_profile", "item", "ranking", "diversity"],
         configs={"diversity": {"trade_off": 0.9, "tune": False}},
         max_rounds=1,
         patience=1,
-        progress=False,
     )
     engine = TrainedAgents(coordinator, coordinator.run(), context, 0.0)
     assert coordinator.roles[-1] == "diversity"
@@ -399,15 +312,13 @@ def test_the_best_round_is_what_serves_with_or_without_a_run_folder(tmp_path, wi
     """Round 1 validates best and round 2 worse: round 1's weights must serve either way."""
     context = block_context()
     store = InMemoryStore()
-    coordinator = Coordinator(
+    coordinator = block_coordinator(
         context,
         store,
         namespace="best",
-        registry=isolated_registry(),
         run_dir=tmp_path / "run" if with_run_dir else None,
         max_rounds=2,
         patience=5,
-        progress=False,
     )
     real_validate = coordinator.validate
     fake_ndcg = iter([0.5, 0.9, 0.4])

@@ -8,12 +8,11 @@ import numpy as np
 from langgraph.checkpoint.memory import InMemorySaver
 
 import recagents.agents
-from recagents.agents.rounds import DEFAULT_ROLES, Coordinator
+from recagents.agents.rounds import DEFAULT_ROLES
 from recagents.agents.trainer import TrainedAgents
 from recagents.config import Settings
 from recagents.ui.facade import Recommender
-from recagents.vectorstore.memory import InMemoryStore
-from tests.agent_fixtures import block_context
+from tests.agent_fixtures import block_context, block_coordinator
 from tests.support.registries import isolated_registry
 
 README = Path(__file__).resolve().parents[2] / "README.md"
@@ -34,15 +33,13 @@ def test_the_readme_role_joins_after_the_ranker_and_keeps_its_evidence(monkeypat
     assert "discovery" in fresh.names() and "discovery" not in fresh.defaults()
 
     context = block_context()
-    coordinator = Coordinator(
+    coordinator = block_coordinator(
         context,
-        InMemoryStore(),
         namespace="readme",
         registry=fresh,
         roles=[*DEFAULT_ROLES, "discovery"],
         max_rounds=1,
         patience=1,
-        progress=False,
     )
     engine = TrainedAgents(coordinator, coordinator.run(), context, 0.0)
     discovery = coordinator.agents[-1]
