@@ -196,3 +196,36 @@ def test_langgraph_json_factory_takes_only_a_config_and_loads_agents_once(
     assert first.checkpointer is None and second.checkpointer is None  # the server brings one
     out = first.invoke({"messages": [HumanMessage("I loved Film 9")]})
     assert out["ranked"] and all(_block(r["item_id"]) == 1 for r in out["ranked"])
+
+
+@pytest.mark.parametrize("how", ["flag", "env"])
+def test_a_provider_model_reads_turns_whether_named_by_flag_or_variable(
+    engine, tmp_path, monkeypatch, how
+):
+    """``--llm openai:…`` and ``RECAGENTS_LLM=openai:…`` must both turn structured understanding on.
+
+    The provider model itself is replaced (no network here): what is tested is the one spec parser
+    between the setting and the graph; the local model keeps it off.
+    """
+    from recagents.graph import builder
+    from recagents.graph.engine import Engine
+
+    loaded: list[str] = []
+
+    def fake_load_chat_model(spec, settings):  # type: ignore[no-untyped-def]
+        loaded.append(spec.text)
+        return object()
+
+    monkeypatch.setattr(builder.Engine, "load", classmethod(lambda cls, *a, **k: Engine(engine)))
+    monkeypatch.setattr(builder, "load_chat_model", fake_load_chat_model)
+    settings = Settings.load(home=tmp_path)
+    if how == "env":
+        monkeypatch.setenv("RECAGENTS_LLM", "openai:gpt-4o-mini")
+        deps = builder.load_deps(settings)
+    else:
+        monkeypatch.setenv("RECAGENTS_LLM", "local")
+        deps = builder.load_deps(settings, llm="openai:gpt-4o-mini")
+    assert loaded == ["openai:gpt-4o-mini"]
+    assert deps.structured_understanding is True
+    local = builder.load_deps(settings, llm="local")
+    assert local.structured_understanding is False
