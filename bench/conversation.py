@@ -107,7 +107,7 @@ def count_hallucinated(rec: Recommender, reply) -> int:  # type: ignore[no-untyp
 
     allowed = [item.title for item in reply.items]
     for item in reply.items:
-        allowed += [c["title"] for c in item.evidence.get("because_of", [])]
+        allowed += [c.title for c in item.evidence.because_of]
     from recagents.graph.nodes import catalog_titles as titles_in
 
     def catalog_titles(text: str) -> list[str]:  # the check the graph uses
