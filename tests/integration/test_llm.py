@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from langchain_core.messages import HumanMessage
+from langchain_core.messages import AIMessage, HumanMessage
 
 import recagents.graph.llm as llm
 from recagents.config import Settings
@@ -362,3 +362,18 @@ def test_fresh_process_loads_the_converted_copy_quickly(
     assert "converting" not in done.stderr
     assert "loaded the local chat model" in done.stderr
     assert float(done.stdout.strip().splitlines()[-1]) < 10
+
+
+@pytest.mark.slow
+def test_streaming_sends_the_words_as_they_come_and_joins_to_the_reply(
+    local_model: llm.LocalChatModel,
+) -> None:
+    """``stream`` (what LangGraph's ``messages`` mode calls) gives the invoke text, in pieces."""
+    prompt = [HumanMessage("In one sentence: why watch Fargo (1996)?")]
+    whole = local_model.invoke(prompt, max_new_tokens=30)
+    pieces = [chunk.text for chunk in local_model.stream(prompt, max_new_tokens=30)]
+    assert len([p for p in pieces if p]) > 3  # words as they come, not one blob at the end
+    assert "".join(pieces) == whole.text
+    prefilled = [HumanMessage("Why watch Fargo (1996)?"), AIMessage("Watch it because")]
+    whole = local_model.invoke(prefilled, max_new_tokens=30)
+    assert "".join(c.text for c in local_model.stream(prefilled, max_new_tokens=30)) == whole.text
