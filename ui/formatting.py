@@ -436,6 +436,23 @@ CARD_CSS = """
   background: var(--background-fill-secondary);}
 
 .ra-label {font-weight: 600;}
-.ra-weight {color: var(--body-text-color-subdued);}
 .ra-feedback button {min-width: 0;}
+.ra-card, .ra-title, .ra-reason, .ra-why {overflow-wrap: anywhere;}
+.ra-slot, .ra-card {max-width: 100%; box-sizing: border-box; min-width: 0;}
+.ra-bar {display: flex; height: 10px; border-radius: 5px; overflow: hidden; margin: 4px 0;
+  background: var(--background-fill-secondary); max-width: 320px;}
+.ra-seg {display: block; height: 100%;}
+.ra-legend {list-style: none; margin: 0 !important; padding: 0 !important;}
+.ra-legend li {display: flex; align-items: center; gap: 6px;}
+.ra-dot {display: inline-block; width: 10px; height: 10px; border-radius: 50%;}
+.ra-drafting {color: var(--body-text-color-subdued); font-style: italic;}
+.ra-draft-tag {font-style: normal; font-size: 0.8em; padding: 0 4px; border-radius: 4px;
+  background: var(--background-fill-secondary);}
+.ra-like-row {align-items: center;}
+@media (max-width: 640px) {
+  .ra-slot {padding: 6px 8px;}
+  .ra-title {font-size: 1em;}
+  .ra-feedback {flex-wrap: nowrap !important;}
+  .ra-feedback button {flex: 1 1 0; font-size: 0.85em;}
+}
 """

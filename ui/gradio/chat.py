@@ -260,6 +260,35 @@ class ChatHandlers:
         history.append({"role": "assistant", "content": note})
         return history, self.card(item, index + 1, liked), self.profile(thread_id, user_id)
 
+    def on_search_like(
+        self,
+        item_id: str | None,
+        history: History | None,
+        thread_id: str | None,
+        user_id: str | None,
+    ) -> tuple[Any, ...]:
+        """👍 on a catalog search result: the film joins the profile, as a card's 👍 does.
+
+        Returns ``(chatbot, profile, picked text)``.
+        """
+        history = list(history or [])
+        if not item_id or not thread_id:
+            return history, gr.skip(), "Pick a search result first (click its row)."
+        try:
+            self.service.recommender.feedback(thread_id, item_id, True)
+        except Exception as exc:
+            logger.exception("search like failed (thread %s)", thread_id)
+            history.append({"role": "assistant", "content": fmt.error_message(exc)})
+            return history, gr.skip(), gr.skip()
+        title = fmt.escape_chat(self.service.display_title(item_id))
+        history.append(
+            {
+                "role": "assistant",
+                "content": f"👍 Noted: you like {title}. Your next picks will build on it.",
+            }
+        )
+        return history, self.profile(thread_id, user_id), f"👍 Added **{title}** to what you like."
+
     def feedback_handler(self, index: int, liked: bool) -> Callable[..., tuple[Any, ...]]:
         """:meth:`on_feedback` with the card index and the thumb fixed (one per button)."""
 
@@ -354,6 +383,12 @@ class ChatTab:
         self.restart.click(h.on_user, self.user_pick, reset, api_visibility="private")
         self.chatbot.clear(h.on_user, self.user_pick, reset, api_visibility="private")
         self.search.wire()
+        self.search.like.click(
+            h.on_search_like,
+            [self.search.picked, self.chatbot, s.thread, s.user],
+            [self.chatbot, self.profile, self.search.picked_text],
+            api_visibility="private",
+        )
 
 
 def build_chat_tab(service: Service, session: Session) -> ChatTab:
