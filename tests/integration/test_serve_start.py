@@ -48,10 +48,12 @@ def test_serve_listens_at_once_and_retrains_a_run_of_other_roles(tmp_path: Path)
     ingest = ["ingest", "--interactions", str(tmp_path / "ratings.csv")]
     ingest += ["--items", str(tmp_path / "items.csv"), "--name", "blocks"]
     assert main([*common, *ingest]) == 0
-    train = ["train", "--dataset", "blocks", "--roles", "user_profile,item,ranking"]
+    # trained with a role the defaults do not hold (as if the defaults changed since)
+    other = ["user_profile", "item", "ranking", "diversity"]
+    train = ["train", "--dataset", "blocks", "--roles", ",".join(other)]
     assert main([*common, *train, "--rounds", "1", "--patience", "1"]) == 0
     metrics = home / "runs" / "blocks-s2020-default" / "metrics.json"
-    assert json.loads(metrics.read_text())["roles"] == ["user_profile", "item", "ranking"]
+    assert json.loads(metrics.read_text())["roles"] == other
 
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
@@ -89,7 +91,9 @@ def test_serve_listens_at_once_and_retrains_a_run_of_other_roles(tmp_path: Path)
         assert ready.json()["status"] == "ok" and ready.json()["dataset"] == "blocks"
         # the run was trained again with the installed roles; the log said why and how by hand
         assert "trained with roles" in text and f"recagents --home {home} train" in text
-        assert json.loads(metrics.read_text())["roles"] != ["user_profile", "item", "ranking"]
+        from recagents.agents import registry
+
+        assert json.loads(metrics.read_text())["roles"] == registry.defaults() != other
         assert f"open {url}/ in your browser" in text
         page = httpx.get(f"{url}/", timeout=10)
         assert page.status_code == 200 and "gradio" in page.text.lower()
