@@ -387,9 +387,6 @@ CARD_CSS = """
 .ra-why {margin-top: 6px; font-size: 0.9em;}
 .ra-why summary {cursor: pointer; color: var(--color-accent); font-weight: 600;}
 .ra-why ul {margin: 2px 0 4px 18px; padding: 0;}
-.ra-scores {border-collapse: collapse; margin-top: 4px;}
-.ra-scores td, .ra-scores th {padding: 1px 8px 1px 0; text-align: left;}
-.ra-num {font-variant-numeric: tabular-nums;}
 .ra-mark {margin-left: auto; font-size: 0.85em; padding: 1px 6px; border-radius: 6px;
   background: var(--background-fill-secondary);}
 

@@ -291,3 +291,37 @@ def test_api_docs_render_offline(ui_server, page, external_requests):
     expect(page.get_by_text("/api/v1/chat/stream")).to_be_visible()
     expect(page.get_by_text("/api/v1/recommendations/{user_id}")).to_be_visible()
     assert external_requests == [], f"the docs fetched from outside: {external_requests}"
+
+
+def test_the_page_shows_preparation_progress_then_becomes_the_chat(page, tmp_path):
+    """What ``serve`` answers while it loads, in a browser: progress, then the chat by itself."""
+    import httpx
+    from langgraph.checkpoint.memory import InMemorySaver
+
+    from recagents.ui.app import create_app
+    from recagents.ui.server import Preparation, SwitchApp, preparing_app
+    from tests.api.server import block_recommender
+    from tests.support.server import BackgroundServer
+
+    preparation = Preparation()
+    app = SwitchApp(preparing_app(preparation))
+    server = BackgroundServer(app)
+    server.thread.start()  # not start(): that waits for a 200, which comes only once ready
+    try:
+        preparation.update(0.3, "round 2: valid ndcg@10 0.41")
+        page.goto(server.url)
+        expect(page.locator("#preparing")).to_contain_text("getting ready")
+        expect(page.locator("#preparing")).to_contain_text("30%")
+        expect(page.locator("#step")).to_have_text("round 2: valid ndcg@10 0.41")
+        answer = httpx.get(f"{server.url}/api/v1/health", timeout=5)
+        assert answer.status_code == 503 and answer.json()["status"] == "preparing"
+        preparation.update(0.6, "round 5")
+        expect(page.locator("#preparing")).to_contain_text("60%", timeout=10_000)  # reloads
+
+        app.switch(create_app(block_recommender(tmp_path, InMemorySaver())))
+        expect(page.locator("#message textarea")).to_be_visible(timeout=15_000)  # no click needed
+        _send(page, "I loved Film 9")
+        expect(page.locator("#card-0 .ra-card")).to_be_visible()
+        assert httpx.get(f"{server.url}/api/v1/health", timeout=5).status_code == 200
+    finally:
+        server.stop()
