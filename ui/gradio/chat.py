@@ -35,6 +35,19 @@ History = list[dict[str, Any]]
 Items = list[dict[str, Any]]
 
 
+def card_item(item: Any) -> dict[str, Any]:
+    """A reply item as a card reads it: its public form, plus its bounded ``match`` if it has one.
+
+    ``match`` (0..1) is read with ``getattr`` so the cards show "NN% match" as soon as the engine's
+    items carry it, and no raw score before that.
+    """
+    public = item.to_public()
+    match = getattr(item, "match", None)
+    if match is not None and public.get("match") is None:
+        public["match"] = match
+    return jsonable(public)
+
+
 def new_thread_id() -> str:
     """A fresh conversation id for one browser session."""
     return f"ui-{uuid.uuid4().hex}"
@@ -169,7 +182,7 @@ class ChatHandlers:
                 message, thread_id, user_id, k=MAX_CARDS, tokens=True
             ):
                 if kind == "draft":  # the picks now; the model's phrasing when it is ready
-                    draft_items = [jsonable(i.to_public()) for i in reply.items]
+                    draft_items = [card_item(i) for i in reply.items]
                     history[-1] = {
                         "role": "assistant",
                         "content": fmt.chat_summary(reply.text, draft_items)
@@ -209,7 +222,7 @@ class ChatHandlers:
         self, reply: Any, history: History, thread_id: str, user_id: str | None
     ) -> tuple[Any, ...]:
         """The checked reply in one update: one sentence in the bubble, the picks on the cards."""
-        new_items = [jsonable(i.to_public()) for i in reply.items]
+        new_items = [card_item(i) for i in reply.items]
         history[-1] = {"role": "assistant", "content": fmt.chat_summary(reply.text, new_items)}
         if new_items:
             return (
