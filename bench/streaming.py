@@ -88,13 +88,13 @@ def main() -> int:
         "turns_with_tokens": sum(r["token"] is not None for r in rows),
     }
     if args.json:
-        print(json.dumps(summary))  # noqa: T201
+        print(json.dumps(summary))
         return 0
-    print(f"chat/stream over the block catalog, llm {args.llm}, {len(rows)} turns (median s)")  # noqa: T201
-    print(f"{'draft (picks)':>16} {'first word':>12} {'done (checked)':>16}")  # noqa: T201
+    print(f"chat/stream over the block catalog, llm {args.llm}, {len(rows)} turns (median s)")
+    print(f"{'draft (picks)':>16} {'first word':>12} {'done (checked)':>16}")
     m = summary["median_s"]
     cells = [f"{m[k]:.3f}" if m[k] is not None else "—" for k in ("draft", "token", "done")]
-    print(f"{cells[0]:>16} {cells[1]:>12} {cells[2]:>16}")  # noqa: T201
+    print(f"{cells[0]:>16} {cells[1]:>12} {cells[2]:>16}")
     return 0
 
 

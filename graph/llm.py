@@ -294,25 +294,30 @@ class LocalChatModel(BaseChatModel):
 
         def run() -> None:
             try:
-                with self._lock, _seeded(seed), torch.inference_mode():
+                with _seeded(seed), torch.inference_mode():
                     self._model.generate(**inputs, **options, streamer=streamer)
             except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
                 box["error"] = exc
                 streamer.end()
 
-        worker = threading.Thread(target=run, name="local-llm-stream", daemon=True)
-        started = time.perf_counter()
-        worker.start()
+        # The lock is taken here, before the generation thread starts, so waiting behind another
+        # generation never counts against the streamer's timeout (only generating does).
         raw, sent = "", ""
-        try:
-            for piece in streamer:
-                raw += piece
-                shown = _shown(raw, prefill, max_sentences, stop)
-                if shown.startswith(sent) and len(shown) > len(sent):
-                    yield ChatGenerationChunk(message=AIMessageChunk(content=shown[len(sent) :]))
-                    sent = shown
-        finally:
-            worker.join(timeout)
+        with self._lock:
+            worker = threading.Thread(target=run, name="local-llm-stream", daemon=True)
+            started = time.perf_counter()
+            worker.start()
+            try:
+                for piece in streamer:
+                    raw += piece
+                    shown = _shown(raw, prefill, max_sentences, stop)
+                    if shown.startswith(sent) and len(shown) > len(sent):
+                        yield ChatGenerationChunk(
+                            message=AIMessageChunk(content=shown[len(sent) :])
+                        )
+                        sent = shown
+            finally:
+                worker.join(timeout)
         if "error" in box:
             raise box["error"]
         final = _shown(raw, prefill, max_sentences, stop)

@@ -14,6 +14,7 @@ import ipaddress
 import logging
 import os
 import socket
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -425,12 +426,14 @@ def serve(
         app = SwitchApp(preparing_app(preparation))
         shown = f"[{host}]" if ":" in host else host
         url = f"http://{shown}:{port}"
-        print(  # noqa: T201  (the one line a person running `make run` needs; nothing is opened)
+        # The one line a person running `make run` needs, on stdout whatever the log level;
+        # nothing is opened (no browser is launched).
+        sys.stdout.write(
             f"recagents: open {url}/ in your browser (HTTP API at {url}/api/v1, docs at "
             f"{url}/docs{'; token required' if auth_token else ''}). Until the agents are ready "
-            "the page shows the progress and the API answers 503.",
-            flush=True,
+            "the page shows the progress and the API answers 503.\n"
         )
+        sys.stdout.flush()
         config = uvicorn.Config(app, log_level=log_level.lower(), lifespan="on")
         server = uvicorn.Server(config)
         failure: list[BaseException] = []
