@@ -377,3 +377,31 @@ def test_streaming_sends_the_words_as_they_come_and_joins_to_the_reply(
     prefilled = [HumanMessage("Why watch Fargo (1996)?"), AIMessage("Watch it because")]
     whole = local_model.invoke(prefilled, max_new_tokens=30)
     assert "".join(c.text for c in local_model.stream(prefilled, max_new_tokens=30)) == whole.text
+
+
+@pytest.mark.slow
+def test_the_real_model_streams_into_a_chat_turn_and_only_checked_text_is_final(
+    local_model: llm.LocalChatModel, tmp_path: Path
+) -> None:
+    """The embedded SmolLM2 in the real graph: its words come as tokens, the answer is checked."""
+    from langgraph.checkpoint.memory import InMemorySaver
+
+    from recagents.ui.facade import Recommender
+    from tests.api.server import block_engine
+
+    rec = Recommender(
+        block_engine(),
+        Settings.load(home=tmp_path),
+        chat_model=local_model,
+        checkpointer=InMemorySaver(),
+    )
+    events = list(rec.chat_stream("I loved Film 9", thread_id="real", tokens=True))
+    kinds = [kind for kind, _ in events]
+    assert kinds[0] == "draft" and kinds[-1] == "final"
+    words = "".join(part for kind, part in events if kind == "token")
+    assert kinds.count("token") > 3 and words.strip()  # as the model wrote them
+    top = events[-1][1].items[0]
+    if top.reason_source == "llm":  # passed the checks: the reason holds those very words
+        assert " ".join(words.split()[:4]) in top.reason, (words, top.reason)
+    else:  # failed them: the template, whatever was drafted
+        assert top.reason == events[0][1].items[0].reason
