@@ -39,7 +39,7 @@ def _strength(name: str, value: float) -> float:
 
 
 def agent_shares(scores: Mapping[str, Any]) -> list[tuple[str, float]]:
-    """``[(label, share)]`` of the agents that scored an item, shares summing to 1 (or empty)."""
+    """``[(label, share)]`` of the agents that scored an item, largest first, summing to 1."""
     strengths = []
     for name, value in scores.items():
         if name == "final":
@@ -51,7 +51,7 @@ def agent_shares(scores: Mapping[str, Any]) -> list[tuple[str, float]]:
     total = sum(v for _, v in strengths)
     if total <= 0:
         return []
-    return [(label, v / total) for label, v in strengths]
+    return sorted(((label, v / total) for label, v in strengths), key=lambda pair: -pair[1])
 
 
 def shares_sentence(scores: Mapping[str, Any]) -> str:
