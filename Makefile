@@ -1,5 +1,6 @@
-# Two commands: `make run` (set up + serve the chat UI and HTTP API at http://127.0.0.1:7860, training
-# the agents on first use) and `make test` (set up + whole suite, browser tests included).
+# Two commands: `make run` (set up + serve the chat UI and HTTP API at http://127.0.0.1:7860,
+# training the agents on first use: it prints the URL, opens nothing, and the page shows the
+# progress) and `make test` (set up + whole suite, browser tests included).
 # torch is installed first from the pinned CPU build: an unpinned torch pulls a multi-GB CUDA build.
 PYTHON ?= python3
 VENV := .venv
@@ -31,8 +32,11 @@ $(VENV)/.installed-dev: pyproject.toml | $(PY)
 run: $(VENV)/.installed-run
 	$(OFFLINE) $(VENV)/bin/recagents serve
 
+# The browser tests need Debian's Chromium: installed here as .ci/run does, or one clear stop; with
+# CI=true a missing browser fails those tests rather than skipping them.
 test: $(VENV)/.installed-dev
-	$(OFFLINE) $(PY) -m pytest
+	tests/support/ensure_chromium.sh
+	$(OFFLINE) CI=true $(PY) -m pytest
 
 lint: $(VENV)/.installed-dev
 	$(VENV)/bin/ruff check .

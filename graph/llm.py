@@ -34,8 +34,8 @@ from typing import Any, Literal
 
 from langchain_core.callbacks import CallbackManagerForLLMRun
 from langchain_core.language_models.chat_models import BaseChatModel
-from langchain_core.messages import AIMessage, BaseMessage
-from langchain_core.outputs import ChatGeneration, ChatResult
+from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
+from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 from pydantic import PrivateAttr
 
 from recagents.config import Settings
@@ -173,15 +173,14 @@ class LocalChatModel(BaseChatModel):
         """Count with the model's own tokenizer (LangChain's default would fetch GPT-2's)."""
         return list(self._tokenizer.encode(text, add_special_tokens=False))
 
-    def _generate(
-        self,
-        messages: list[BaseMessage],
-        stop: list[str] | None = None,
-        run_manager: CallbackManagerForLLMRun | None = None,
-        **kwargs: Any,
-    ) -> ChatResult:
-        import torch
+    def _prepare(
+        self, messages: list[BaseMessage], kwargs: dict[str, Any]
+    ) -> tuple[Any, dict[str, Any], int, bool, int | None, int]:
+        """The tokenised prompt and ``generate`` options of one call (generate or stream).
 
+        Returns:
+            ``(inputs, options, prompt_len, prefill, max_sentences, max_new_tokens)``.
+        """
         if self._model is None or self._tokenizer is None:
             raise ConfigError("LocalChatModel has no weights: build it with from_folder()")
         max_new_tokens = int(kwargs.get("max_new_tokens", self.max_new_tokens))
@@ -218,15 +217,33 @@ class LocalChatModel(BaseChatModel):
             options.update(do_sample=True, temperature=temperature, top_p=self.top_p)
         else:
             options.update(do_sample=False, temperature=None, top_p=None, top_k=None)
+        sentences = int(max_sentences) if max_sentences else None
+        return inputs, options, prompt_len, prefill, sentences, max_new_tokens
+
+    def _sampling_seed(self, kwargs: dict[str, Any]) -> int | None:
+        return self.seed if float(kwargs.get("temperature", self.temperature)) > 0 else None
+
+    def _generate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        import torch
+
+        inputs, options, prompt_len, prefill, max_sentences, max_new_tokens = self._prepare(
+            messages, kwargs
+        )
         started = time.perf_counter()
-        with self._lock, _seeded(self.seed if temperature > 0 else None), torch.inference_mode():
+        with self._lock, _seeded(self._sampling_seed(kwargs)), torch.inference_mode():
             output = self._model.generate(**inputs, **options)
         new_tokens = output[0, prompt_len:]
         text = self._tokenizer.decode(new_tokens, skip_special_tokens=True)
         text = text.rstrip() if prefill else text.strip()
         finish = "length" if len(new_tokens) >= max_new_tokens else "stop"
         if max_sentences:
-            text, cut = _first_sentences(text, int(max_sentences))
+            text, cut = _first_sentences(text, max_sentences)
             finish = "stop" if cut else finish
         for marker in stop or []:
             if marker and marker in text:
@@ -248,6 +265,84 @@ class LocalChatModel(BaseChatModel):
         )
         logger.debug("generated %d tokens in %.2f s", len(new_tokens), elapsed)
         return ChatResult(generations=[ChatGeneration(message=message)])
+
+    def _stream(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> Iterator[ChatGenerationChunk]:
+        """The same continuation as :meth:`_generate`, piece by piece as the model writes it.
+
+        LangChain calls this instead of :meth:`_generate` whenever a streaming callback listens
+        (LangGraph's ``messages`` stream mode), so a UI can show the words as they come. The
+        pieces join to exactly what :meth:`_generate` returns: trailing whitespace is held back
+        until a word follows it, and generation text past the sentence limit or a stop marker is
+        never sent (a piece once sent cannot be taken back).
+        """
+        import torch
+        from transformers import TextIteratorStreamer
+
+        inputs, options, prompt_len, prefill, max_sentences, _ = self._prepare(messages, kwargs)
+        timeout = (self.max_time_s or 600.0) + 30.0
+        streamer = TextIteratorStreamer(
+            self._tokenizer, skip_prompt=True, skip_special_tokens=True, timeout=timeout
+        )
+        box: dict[str, BaseException] = {}
+        seed = self._sampling_seed(kwargs)
+
+        def run() -> None:
+            try:
+                with _seeded(seed), torch.inference_mode():
+                    self._model.generate(**inputs, **options, streamer=streamer)
+            except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
+                box["error"] = exc
+                streamer.end()
+
+        # The lock is taken here, before the generation thread starts, so waiting behind another
+        # generation never counts against the streamer's timeout (only generating does).
+        raw, sent = "", ""
+        with self._lock:
+            worker = threading.Thread(target=run, name="local-llm-stream", daemon=True)
+            started = time.perf_counter()
+            worker.start()
+            try:
+                for piece in streamer:
+                    raw += piece
+                    shown = _shown(raw, prefill, max_sentences, stop)
+                    if shown.startswith(sent) and len(shown) > len(sent):
+                        yield ChatGenerationChunk(
+                            message=AIMessageChunk(content=shown[len(sent) :])
+                        )
+                        sent = shown
+            finally:
+                worker.join(timeout)
+        if "error" in box:
+            raise box["error"]
+        final = _shown(raw, prefill, max_sentences, stop)
+        rest = final[len(sent) :] if final.startswith(sent) else ""
+        yield ChatGenerationChunk(
+            message=AIMessageChunk(
+                content=rest,
+                response_metadata={
+                    "model_name": Path(self.model_dir).name,
+                    "finish_reason": "stop",
+                    "generation_s": round(time.perf_counter() - started, 3),
+                },
+            )
+        )
+
+
+def _shown(raw: str, prefill: bool, max_sentences: int | None, stop: list[str] | None) -> str:
+    """What of the text generated so far may be sent: the :meth:`LocalChatModel._generate` cut."""
+    text = raw.rstrip() if prefill else raw.strip()
+    if max_sentences:
+        text = _first_sentences(text, max_sentences)[0]
+    for marker in stop or []:
+        if marker and marker in text:
+            text = text[: text.index(marker)].rstrip()
+    return text
 
 
 def _first_sentences(text: str, count: int) -> tuple[str, bool]:

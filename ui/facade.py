@@ -176,29 +176,39 @@ class Recommender:
         *,
         k: int = 5,
         llm_items: int = 1,
-    ) -> Iterator[tuple[Literal["draft", "final"], Reply]]:
+        tokens: bool = False,
+    ) -> Iterator[tuple[Literal["draft", "token", "final"], Any]]:
         """The same turn as :meth:`chat`, yielding what is known as soon as it is known.
 
         With a chat model, ``("draft", reply)`` comes first, as soon as the picks are ranked: the
-        items and text with template reasons (tens of milliseconds). ``("final", reply)`` always
-        comes last: the turn as :meth:`chat` returns it, with the model's verified phrasing where
-        it passed. Model text is never streamed unverified: a draft is built from the evidence.
+        items and text with template reasons (tens of milliseconds). With ``tokens=True``,
+        ``("token", text)`` pieces follow as the chat model writes the top pick's phrasing: an
+        unverified draft, for a front end to show *as* a draft. ``("final", reply)`` always comes
+        last: the turn as :meth:`chat` returns it, with the model's phrasing only where it
+        passed the checks (else the template), so only the final reply is ever the answer.
 
         Raises:
             DataError: As :meth:`chat`; raised before anything is yielded.
         """
         state_in, config, context = self._turn(message, thread_id, user_id, k, llm_items)
-        return self._stream(state_in, config, context, thread_id)
+        return self._stream(state_in, config, context, thread_id, tokens)
 
     def _stream(
-        self, state_in: dict[str, Any], config: Any, context: Any, thread_id: str
-    ) -> Iterator[tuple[Literal["draft", "final"], Reply]]:
+        self, state_in: dict[str, Any], config: Any, context: Any, thread_id: str, tokens: bool
+    ) -> Iterator[tuple[Literal["draft", "token", "final"], Any]]:
         values: Mapping[str, Any] = {}
+        modes = ["custom", "values", "messages"] if tokens else ["custom", "values"]
         for mode, data in self.graph.stream(
-            state_in, config=config, context=context, stream_mode=["custom", "values"]
+            state_in, config=config, context=context, stream_mode=modes
         ):
             if mode == "values":
                 values = data
+            elif mode == "messages":
+                chunk, metadata = data
+                # Only the explain step's phrasing: a provider model that also reads the
+                # message (structured understanding) must not leak its JSON into the reply.
+                if (metadata or {}).get("langgraph_node") == "explain" and chunk.text:
+                    yield "token", chunk.text
             elif isinstance(data, dict) and "draft" in data:
                 draft = data["draft"]
                 items = [_reply_item(rec) for rec in draft.get("ranked") or []]

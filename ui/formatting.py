@@ -10,20 +10,12 @@ from __future__ import annotations
 import html
 import math
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from recagents.data.titles import YEAR_SUFFIX
 from recagents.graph.context import MAX_MESSAGE_CHARS
-
-#: How each agent's score is named for people.
-AGENT_SCORE_LABELS: dict[str, str] = {
-    "tower": "profile match (user-profile × item agents)",
-    "history": "similar to what you liked (ranking agent)",
-    "text": "text match (language model)",
-    "popularity": "popularity",
-    "final": "final score (ranking agent)",
-}
+from recagents.graph.shares import agent_shares
 
 
 def _e(value: Any) -> str:
@@ -63,47 +55,49 @@ def error_message(exc: BaseException) -> str:
     )
 
 
-def stream_tokens(text: str) -> Iterator[str]:
-    """The reply in word-sized pieces (each word with the whitespace after it).
-
-    Joining the pieces gives back exactly ``text``, line breaks of numbered lists included.
-    """
-    leading = text[: len(text) - len(text.lstrip())]
-    parts = re.findall(r"\S+\s*", text)
-    if not parts:
-        if text:
-            yield text
-        return
-    parts[0] = leading + parts[0]
-    yield from parts
+#: Characters that markdown would read as formatting ("M*A*S*H" must not turn italic).
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]#~|$!])")
 
 
-def stream_chunks(text: str, max_updates: int | None = None) -> list[str]:
-    """The reply growing word by word: each chunk is the whole text so far.
-
-    Args:
-        text: The full reply.
-        max_updates: At most about this many chunks (a few words each) for long replies, so a
-            browser is not asked to re-render a long answer hundreds of times.
-    """
-    chunks: list[str] = []
-    shown = ""
-    for token in stream_tokens(text):
-        shown += token
-        chunks.append(shown)
-    if not chunks:
-        return [text]
-    if max_updates and len(chunks) > max_updates:
-        step = math.ceil(len(chunks) / max_updates)
-        chunks = chunks[step - 1 :: step]
-        if chunks[-1] != text:
-            chunks.append(text)
-    return chunks
+def escape_markdown(text: str) -> str:
+    """``text`` as literal markdown: every formatting character backslash-escaped."""
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", text)
 
 
 def escape_chat(text: str) -> str:
-    """Chat text shown as markdown, with any HTML in it rendered inert."""
-    return html.escape(text, quote=False)
+    """Chat text shown as markdown, literally: HTML inert, markdown characters escaped.
+
+    Replies and messages are plain text built from catalog titles and what people typed, so a
+    title such as "M*A*S*H (1970)" or "Sex, Lies, and Videotape [1989]" shows as written.
+    """
+    return escape_markdown(html.escape(text, quote=False))
+
+
+#: A numbered line of a recommendation reply ("1. Title: reason").
+_PICK_LINE = re.compile(r"^\d+\. ")
+
+
+def chat_summary(text: str, items: Sequence[Mapping[str, Any]]) -> str:
+    """The chat bubble of a recommendation turn: its notes and one sentence; cards carry the rest.
+
+    The reply text (what the API and the terminal print) lists every pick with its reason; beside
+    the cards that is the same words twice. The bubble keeps the turn's notes and intro and says
+    how many picks the cards hold and which leads. Text of another shape is returned unchanged
+    (escaped), so nothing the graph said is ever dropped by a mismatch.
+    """
+    lines = text.split("\n")
+    picks = [line for line in lines if _PICK_LINE.match(line)]
+    head = [line for line in lines if not _PICK_LINE.match(line)]
+    if not items or len(picks) != len(items) or not head or not head[-1].endswith(":"):
+        return escape_chat(text)
+    from recagents.data.titles import move_article
+
+    title, year = split_title(str(items[0].get("title", "")))
+    top = move_article(title) + (f" ({year})" if year else "")
+    count = f"{len(items)} films" if len(items) != 1 else "1 film"
+    intro = head[-1][:-1].rstrip()
+    sentence = f"{intro}: {count} on the cards, led by {top}."
+    return escape_chat("\n".join([*head[:-1], sentence]))
 
 
 def split_title(title: str, year: Any = None) -> tuple[str, str]:
@@ -131,37 +125,66 @@ def _label(text: str) -> str:
     return f"<span class='ra-label'>{text}</span>"
 
 
+def _attribute_words(attribute: str) -> str:
+    """``genre Crime`` from ``genre: Crime``."""
+    kind, sep, value = attribute.partition(":")
+    return f"{kind.strip()} {value.strip()}" if sep else attribute.strip()
+
+
 def evidence_html(evidence: Mapping[str, Any]) -> str:
-    """The "why?" panel: liked items that drove the pick, shared attributes, each agent's score."""
+    """The "why?" panel in words: the films it rests on, what it shares, a bar of the agents.
+
+    No raw score is shown: they live on incomparable scales (see :func:`agent_shares`).
+    """
     parts: list[str] = []
-    because = list(evidence.get("because_of") or [])
+    because = [str(c.get("title", c.get("item_id", ""))) for c in evidence.get("because_of") or []]
     if because:
-        rows = "".join(
-            f"<li>{_e(c.get('title', c.get('item_id', '')))}"
-            f" <span class='ra-weight'>(weight {float(c.get('weight', 0.0)):.3f})</span></li>"
-            for c in because
+        parts.append(
+            f"<div class='ra-ev'>{_label('Rests on films you liked')}: "
+            f"{_e(', '.join(because))} (people who liked them liked this one too)</div>"
         )
-        parts.append(f"<div class='ra-ev'>{_label('Because you liked')}<ul>{rows}</ul></div>")
     else:
         parts.append(
-            f"<div class='ra-ev'>{_label('Because you liked')}: nothing yet, this pick comes "
+            f"<div class='ra-ev'>{_label('Rests on')}: no film you liked yet; this pick comes "
             "from your profile and the catalog.</div>"
         )
-    shared = [str(a) for a in evidence.get("shared_attributes") or []]
+    shared = [_attribute_words(str(a)) for a in evidence.get("shared_attributes") or []]
     if shared:
-        parts.append(f"<div class='ra-ev'>{_label('Shares')}: {_e('; '.join(shared[:8]))}</div>")
-    scores = evidence.get("agent_scores") or {}
-    if scores:
-        rows = "".join(
-            f"<tr><td>{_e(AGENT_SCORE_LABELS.get(name, name))}</td>"
-            f"<td class='ra-num'>{float(value):.3f}</td></tr>"
-            for name, value in scores.items()
+        parts.append(
+            f"<div class='ra-ev'>{_label('Shares with them')}: {_e('; '.join(shared[:8]))}</div>"
+        )
+    shares = agent_shares(evidence.get("agent_scores") or {})
+    if shares:
+        colours = ("#4f7cff", "#f0a030", "#3bb273", "#b05cc8", "#888888")
+        segments = "".join(
+            f"<span class='ra-seg' style='width:{share * 100:.1f}%;"
+            f"background:{colours[i % len(colours)]}' title='{_e(label)}'></span>"
+            for i, (label, share) in enumerate(shares)
+        )
+        legend = "".join(
+            f"<li><span class='ra-dot' style='background:{colours[i % len(colours)]}'></span>"
+            f"{_e(label)} <b>{share * 100:.0f}%</b></li>"
+            for i, (label, share) in enumerate(shares)
         )
         parts.append(
-            "<table class='ra-scores'><thead><tr><th>agent</th><th>score</th></tr></thead>"
-            f"<tbody>{rows}</tbody></table>"
+            f"<div class='ra-ev'>{_label('What pointed here')}:"
+            f"<div class='ra-bar'>{segments}</div><ul class='ra-legend'>{legend}</ul></div>"
         )
     return "".join(parts)
+
+
+def match_text(item: Mapping[str, Any]) -> str | None:
+    """``"87% match"`` from the item's bounded ``match`` (0..1), else ``None`` (no raw score)."""
+    value = item.get("match")
+    if value is None:
+        return None
+    try:
+        share = float(value)
+    except (TypeError, ValueError):
+        return None
+    if not math.isfinite(share):
+        return None
+    return f"{round(min(1.0, max(0.0, share)) * 100):.0f}% match"
 
 
 def card_html(
@@ -171,8 +194,9 @@ def card_html(
     year: Any = None,
     genres: Any = None,
     feedback: bool | None = None,
+    drafting: str | None = None,
 ) -> str:
-    """One recommendation as a card: title, year, genres, match score, reason and a "why?".
+    """One recommendation as a card: title, year, genres, match, reason and a "why?".
 
     Args:
         item: A reply item (``id``, ``title``, ``score``, ``reason``, ``evidence``).
@@ -180,6 +204,8 @@ def card_html(
         year: Release year from the catalog (else parsed from the title).
         genres: Genres from the catalog (``|``-joined or a list).
         feedback: ``True``/``False`` once the person pressed 👍/👎 on it.
+        drafting: The chat model's words so far for this card's reason (shown as a draft in
+            place of the reason until the checked reason arrives).
     """
     from recagents.data.titles import move_article
 
@@ -192,6 +218,13 @@ def card_html(
     elif feedback is False:
         mark = "<span class='ra-mark ra-disliked'>👎 not for me</span>"
     reason = str(item.get("reason") or "").strip()
+    match = match_text(item)
+    reason_html = f"<div class='ra-reason'>{_e(reason)}</div>" if reason else ""
+    if drafting is not None:  # the chat model's words as they come: shown as an unchecked draft
+        reason_html = (
+            f"<div class='ra-reason ra-drafting'><span class='ra-draft-tag'>✍️ draft</span> "
+            f"{_e(drafting.strip())}</div>"
+        )
     return (
         f"<div class='ra-card' data-item-id='{_e(item.get('id', ''))}'>"
         f"<div class='ra-head'><span class='ra-rank'>{rank}</span>"
@@ -199,8 +232,8 @@ def card_html(
         + (f"<span class='ra-year'>{_e(year_text)}</span>" if year_text else "")
         + f"{mark}</div>"
         + (f"<div class='ra-genres'>{_e(genre_line)}</div>" if genre_line else "")
-        + f"<div class='ra-score'>match score <b>{float(item.get('score', 0.0)):.2f}</b></div>"
-        + (f"<div class='ra-reason'>{_e(reason)}</div>" if reason else "")
+        + (f"<div class='ra-score'>{_e(match)}</div>" if match else "")
+        + reason_html
         + "<details class='ra-why'><summary>why?</summary>"
         + evidence_html(item.get("evidence") or {})
         + "</details></div>"
@@ -216,11 +249,11 @@ def profile_markdown(state: Mapping[str, Any], title_of: Any) -> str:
     """
     lines = []
     user = state.get("user_id")
-    lines.append(f"**You:** {'MovieLens user ' + _e(user) if user else 'a new user'}")
+    lines.append(f"**You:** {'MovieLens user ' + escape_chat(str(user)) if user else 'a new user'}")
     for key, label in (("liked", "👍 Liked"), ("disliked", "👎 Not for you"), ("seen", "Seen")):
         ids = list(state.get(key) or [])
         if ids:
-            titles = ", ".join(_e(title_of(i)) for i in ids[-8:])
+            titles = ", ".join(escape_chat(str(title_of(i))) for i in ids[-8:])
             more = f" (+{len(ids) - 8} more)" if len(ids) > 8 else ""
             lines.append(f"**{label}:** {titles}{more}")
     if len(lines) == 1:
@@ -354,13 +387,27 @@ CARD_CSS = """
 .ra-why {margin-top: 6px; font-size: 0.9em;}
 .ra-why summary {cursor: pointer; color: var(--color-accent); font-weight: 600;}
 .ra-why ul {margin: 2px 0 4px 18px; padding: 0;}
-.ra-scores {border-collapse: collapse; margin-top: 4px;}
-.ra-scores td, .ra-scores th {padding: 1px 8px 1px 0; text-align: left;}
-.ra-num {font-variant-numeric: tabular-nums;}
 .ra-mark {margin-left: auto; font-size: 0.85em; padding: 1px 6px; border-radius: 6px;
   background: var(--background-fill-secondary);}
 
 .ra-label {font-weight: 600;}
-.ra-weight {color: var(--body-text-color-subdued);}
 .ra-feedback button {min-width: 0;}
+.ra-card, .ra-title, .ra-reason, .ra-why {overflow-wrap: anywhere;}
+.ra-slot, .ra-card {max-width: 100%; box-sizing: border-box; min-width: 0;}
+.ra-bar {display: flex; height: 10px; border-radius: 5px; overflow: hidden; margin: 4px 0;
+  background: var(--background-fill-secondary); max-width: 320px;}
+.ra-seg {display: block; height: 100%;}
+.ra-legend {list-style: none; margin: 0 !important; padding: 0 !important;}
+.ra-legend li {display: flex; align-items: center; gap: 6px;}
+.ra-dot {display: inline-block; width: 10px; height: 10px; border-radius: 50%;}
+.ra-drafting {color: var(--body-text-color-subdued); font-style: italic;}
+.ra-draft-tag {font-style: normal; font-size: 0.8em; padding: 0 4px; border-radius: 4px;
+  background: var(--background-fill-secondary);}
+.ra-like-row {align-items: center;}
+@media (max-width: 640px) {
+  .ra-slot {padding: 6px 8px;}
+  .ra-title {font-size: 1em;}
+  .ra-feedback {flex-wrap: nowrap !important;}
+  .ra-feedback button {flex: 1 1 0; font-size: 0.85em;}
+}
 """

@@ -38,7 +38,6 @@ from recagents.errors import (
     UnknownEntityError,
 )
 from recagents.types import Recommendation
-from recagents.ui.formatting import stream_tokens
 from recagents.ui.schemas import (
     ERRORS,
     MAX_ID_CHARS,
@@ -206,20 +205,22 @@ def _new_thread_id() -> str:
 async def _sse_events(
     first: tuple[str, Any] | None, turns: Iterator[tuple[str, Any]], thread_id: str
 ) -> AsyncIterator[str]:
-    """The SSE body of a streamed turn: [``draft``] ``token``... ``items`` ``done``.
+    """The SSE body of a streamed turn: [``draft`` [``token``...]] ``items`` ``done``.
 
-    ``first`` was computed before the response began (so bad input got a JSON 4xx); a failure
-    after that can only be reported in-band, as an ``error`` event.
+    ``token`` events carry the chat model's words as it writes them (``"draft": true``: not yet
+    checked); the verified reply is ``done``'s. ``first`` was computed before the response began
+    (so bad input got a JSON 4xx); a failure after that can only be reported in-band, as an
+    ``error`` event.
     """
     event = first
     while event is not None:
         kind, reply = event
         if kind == "draft":
             yield _sse("draft", {"reply": reply.text, "items": _items(reply.items)})
+        elif kind == "token":
+            yield _sse("token", {"text": reply, "draft": True})
+            await asyncio.sleep(0)
         else:
-            for token in stream_tokens(reply.text):
-                yield _sse("token", {"text": token})
-                await asyncio.sleep(0)
             yield _sse("items", {"items": _items(reply.items)})
             yield _sse("done", {"thread_id": reply.thread_id, "reply": reply.text})
         try:
@@ -241,10 +242,11 @@ router = APIRouter(prefix=PREFIX)
 SSE_RESPONSE: dict[str, Any] = {
     "description": "Server-sent events. With a chat model configured, `draft` first "
     '(data `{"reply", "items"}`: the picks with template reasons, as soon as they '
-    'are ranked). Then `token` events (data `{"text"}`, pieces of the final reply, '
-    'with the model\'s verified phrasing), one `items` (data `{"items": [...]}`) '
-    'and `done` (data `{"thread_id", "reply"}`). A failure after the stream began '
-    'is an `error` event (data `{"error": {"type", "message"}}`).',
+    'are ranked), then `token` events (data `{"text", "draft": true}`: the model\'s '
+    "words for the top pick as it writes them, not yet checked). Always one `items` "
+    '(data `{"items": [...]}`) and `done` (data `{"thread_id", "reply"}`: the final, '
+    "verified reply; the model's phrasing only where it passed the checks). A failure "
+    'after the stream began is an `error` event (data `{"error": {"type", "message"}}`).',
     "content": {"text/event-stream": {}},
 }
 
@@ -292,14 +294,19 @@ def chat(body: ChatRequest, service: ServiceDep) -> dict[str, Any]:
     **_guarded({200: SSE_RESPONSE}),
 )
 async def chat_stream(body: ChatRequest, service: ServiceDep) -> StreamingResponse:
-    """The same turn as ``/chat``, streamed as SSE: [``draft``] ``token``... ``items`` ``done``.
+    """The same turn as ``/chat``, streamed as SSE: [``draft`` ``token``...] ``items`` ``done``.
 
     The first event is computed before the response starts, so bad input still gets a JSON
     4xx; the draft arrives in tens of milliseconds while the chat model phrases the top pick.
     """
     thread_id = body.thread_id or _new_thread_id()
     turns = await run_in_threadpool(
-        service.recommender.chat_stream, body.message, thread_id, body.user_id, k=body.k
+        service.recommender.chat_stream,
+        body.message,
+        thread_id,
+        body.user_id,
+        k=body.k,
+        tokens=True,
     )
     first = await run_in_threadpool(next, turns, None)
     return StreamingResponse(

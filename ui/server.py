@@ -8,12 +8,17 @@ password the token).
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import ipaddress
 import logging
 import os
 import socket
+import sys
 import threading
+import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 from recagents.config import Settings
@@ -172,6 +177,222 @@ def make_trainer(
     return train
 
 
+@dataclass
+class Preparation:
+    """Where ``serve``'s start-up stands while the port already answers.
+
+    Loading (and on first use training) takes from seconds to minutes; the server listens at once
+    and shows this instead of a closed port: the page as a progress bar, the API as a 503.
+    """
+
+    state: str = "preparing"  # preparing | ready | failed
+    progress: float = 0.0
+    message: str = "starting"
+    error: str | None = None
+    started: float = field(default_factory=time.monotonic)
+
+    def update(self, fraction: float, message: str) -> None:
+        """Move the bar (never backwards) and say what is happening."""
+        self.progress = max(self.progress, min(1.0, max(0.0, float(fraction))))
+        self.message = str(message)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form (the 503 body's ``preparing`` field)."""
+        return {
+            "state": self.state,
+            "progress": round(self.progress, 3),
+            "message": self.message,
+            "seconds": round(time.monotonic() - self.started, 1),
+            **({"error": self.error} if self.error else {}),
+        }
+
+
+class _PreparationLog(logging.Handler):
+    """The package's INFO log lines (encoding, rounds...) as the preparation's message."""
+
+    def __init__(self, preparation: Preparation, max_rounds: int = 8) -> None:
+        super().__init__(logging.INFO)
+        self.preparation = preparation
+        self.max_rounds = max_rounds
+
+    def emit(self, record: logging.LogRecord) -> None:
+        message = record.getMessage()
+        fraction = self.preparation.progress
+        if message.startswith("round "):
+            try:
+                number = int(message.split()[1].rstrip(":"))
+            except (IndexError, ValueError):
+                number = None
+            if number is not None:
+                fraction = 0.15 + 0.8 * number / (self.max_rounds + 1)
+        elif message.startswith("encoding"):
+            fraction = max(fraction, 0.05)
+        self.preparation.update(fraction, message[:300])
+
+
+PREPARING_PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta http-equiv="refresh" content="2">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>recagents: preparing</title>
+<style>body{{font-family:system-ui,sans-serif;max-width:560px;margin:10vh auto;padding:0 16px}}
+.bar{{height:12px;background:#e5e7eb;border-radius:6px;overflow:hidden}}
+.fill{{height:100%;background:#4f7cff;width:{percent}%}}</style></head>
+<body id="preparing"><h2>🎬 recagents is getting ready</h2>
+<p>{what}</p><div class="bar"><div class="fill"></div></div>
+<p><b>{percent}%</b> · <span id="step">{message}</span> · {seconds} s</p>
+<p>This page reloads itself and becomes the chat as soon as the agents are ready.</p>
+</body></html>"""
+
+
+def preparing_app(preparation: Preparation) -> Any:
+    """What answers while the recommender loads: a progress page, and 503 JSON under ``/api``."""
+    import html
+
+    from starlette.requests import Request
+    from starlette.responses import HTMLResponse, JSONResponse
+    from starlette.routing import Route
+
+    async def answer(request: Request) -> Any:
+        status = preparation.to_dict()
+        failed = preparation.state == "failed"
+        if request.url.path.startswith("/api"):
+            message = (
+                f"the server failed to start: {preparation.error}"
+                if failed
+                else f"the recommender is preparing ({round(100 * preparation.progress)}%: "
+                f"{preparation.message}); retry in a few seconds"
+            )
+            body = {
+                "error": {"type": "Preparing", "message": message},
+                "status": "failed" if failed else "preparing",
+                "preparing": status,
+            }
+            return JSONResponse(body, status_code=503, headers={"Retry-After": "5"})
+        page = PREPARING_PAGE.format(
+            what=html.escape(
+                "Starting failed: " + str(preparation.error)
+                if failed
+                else "Loading the catalog and the agents (training them on first use)."
+            ),
+            percent=round(100 * preparation.progress),
+            message=html.escape(preparation.message),
+            seconds=status["seconds"],
+        )
+        return HTMLResponse(page, status_code=503, headers={"Retry-After": "2"})
+
+    from starlette.applications import Starlette
+
+    methods = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"]
+    return Starlette(routes=[Route("/{path:path}", answer, methods=methods)])
+
+
+class SwitchApp:
+    """An ASGI app that answers with one app until :meth:`switch` hands it the real one.
+
+    Uvicorn runs the lifespan of the app it was given once, at start; the real app (FastAPI with
+    Gradio mounted, whose queue starts in its lifespan) arrives later, so this runs the real app's
+    lifespan itself, on the first request after the switch, and shuts it down with the server.
+    """
+
+    def __init__(self, waiting: Any) -> None:
+        self.waiting = waiting
+        self.ready: Any = None
+        self._started = False
+        self._lock: asyncio.Lock | None = None
+        self._inbox: asyncio.Queue[dict[str, Any]] | None = None
+        self._outbox: asyncio.Queue[dict[str, Any]] | None = None
+        self._task: asyncio.Task[Any] | None = None
+
+    def switch(self, app: Any) -> None:
+        """Serve ``app`` from the next request on (called from the loading thread)."""
+        self.ready = app
+
+    async def _start_ready(self, app: Any) -> None:
+        if self._lock is None:
+            self._lock = asyncio.Lock()
+        async with self._lock:
+            if self._started:
+                return
+            self._inbox, self._outbox = asyncio.Queue(), asyncio.Queue()
+            scope = {"type": "lifespan", "asgi": {"version": "3.0"}, "state": {}}
+            self._task = asyncio.create_task(app(scope, self._inbox.get, self._outbox.put))
+            await self._inbox.put({"type": "lifespan.startup"})
+            reply = await self._outbox.get()
+            if reply.get("type") != "lifespan.startup.complete":
+                raise RuntimeError(f"the app failed to start: {reply.get('message', reply)}")
+            self._started = True
+
+    async def _lifespan(self, receive: Any, send: Any) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                if self._started and self._inbox is not None and self._outbox is not None:
+                    await self._inbox.put({"type": "lifespan.shutdown"})
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._outbox.get(), 10)
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        """Lifespan here; requests to the waiting app, or to the ready one once it is there."""
+        if scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+            return
+        app = self.ready
+        if app is None:
+            await self.waiting(scope, receive, send)
+            return
+        if not self._started:
+            await self._start_ready(app)
+        await app(scope, receive, send)
+
+
+def load_recommender(
+    settings: Settings, *, llm: str | None, run_name: str, preparation: Preparation
+) -> Any:
+    """Load the run ``serve`` serves, training it first when needed, reporting progress.
+
+    A run trained with other roles (a role installed or removed since) cannot be resumed; rather
+    than leave the server unable to start, it is trained again with the roles installed now,
+    and the log says so and names the command that does the same by hand.
+    """
+    from recagents.ui.facade import Recommender
+
+    handler = _PreparationLog(preparation)
+    source = logging.getLogger("recagents")
+    level = source.level
+    if source.getEffectiveLevel() > logging.INFO:
+        source.setLevel(logging.INFO)
+    source.addHandler(handler)
+    try:
+        preparation.update(0.01, "loading the catalog")
+        try:
+            return Recommender.load(settings, llm=llm, progress=True, run_name=run_name)
+        except ConfigError as exc:
+            if "trained with roles" not in str(exc):
+                raise
+            command = f"recagents --home {settings.home} train --run {run_name}"
+            logger.warning(
+                "%s. The installed roles differ, so the run is trained again now (what `%s` "
+                "does); the server answers 503 until it is ready.",
+                exc,
+                command,
+            )
+            preparation.update(0.02, "the agents were trained with other roles: training again")
+            from recagents.agents.trainer import train_agents
+            from recagents.data import load_dataset
+            from recagents.data.splits import rs_split
+
+            dataset = load_dataset(settings.dataset, home=settings.home)
+            train_agents(rs_split(dataset, settings.seed), settings, run_name=run_name)
+            return Recommender.load(settings, llm=llm, progress=True, run_name=run_name)
+    finally:
+        source.removeHandler(handler)
+        source.setLevel(level)
+
+
 def serve(
     settings: Settings,
     *,
@@ -181,7 +402,11 @@ def serve(
     token: str | None = None,
     log_level: str = "info",
 ) -> int:
-    """Load (training on first use) and serve until interrupted.
+    """Listen at once, load (training on first use) in the background, then serve until stopped.
+
+    Until the recommender is ready the page shows the preparation's progress and the API answers
+    503 with a ``preparing`` status, instead of a closed port for minutes. A failure while
+    loading stops the server and is raised here, as it was before it listened.
 
     Raises:
         ConfigError: Exposed without a token, bad or busy port (checked before loading).
@@ -196,30 +421,55 @@ def serve(
 
         from recagents.data import load_dataset
         from recagents.ui.app import create_app
-        from recagents.ui.facade import Recommender
 
-        dataset = load_dataset(settings.dataset, home=settings.home)
-        run_name = latest_run(settings, dataset.name)
-        logger.info("loading run '%s' of %s (training on first use)", run_name, dataset.name)
-        recommender = Recommender.load(settings, llm=llm, progress=True, run_name=run_name)
-        app: Any = None
-        app = create_app(
-            recommender,
-            auth_token=auth_token,
-            trainer=make_trainer(settings, lambda: app.state.service.recommender),
-        )
+        preparation = Preparation()
+        app = SwitchApp(preparing_app(preparation))
         shown = f"[{host}]" if ":" in host else host
         url = f"http://{shown}:{port}"
-        logger.info(
-            "serving %s : chat UI at %s/ , HTTP API at %s/api/v1 , docs at %s/docs%s",
-            dataset.name,
-            url,
-            url,
-            url,
-            " (token required)" if auth_token else "",
+        # The one line a person running `make run` needs, on stdout whatever the log level;
+        # nothing is opened (no browser is launched).
+        sys.stdout.write(
+            f"recagents: open {url}/ in your browser (HTTP API at {url}/api/v1, docs at "
+            f"{url}/docs{'; token required' if auth_token else ''}). Until the agents are ready "
+            "the page shows the progress and the API answers 503.\n"
         )
+        sys.stdout.flush()
         config = uvicorn.Config(app, log_level=log_level.lower(), lifespan="on")
-        uvicorn.Server(config).run(sockets=[sock])
+        server = uvicorn.Server(config)
+        failure: list[BaseException] = []
+
+        def prepare() -> None:
+            try:
+                dataset = load_dataset(settings.dataset, home=settings.home)
+                run_name = latest_run(settings, dataset.name)
+                logger.info(
+                    "loading run '%s' of %s (training on first use)", run_name, dataset.name
+                )
+                recommender = load_recommender(
+                    settings, llm=llm, run_name=run_name, preparation=preparation
+                )
+                preparation.update(0.99, "building the chat UI")
+                ready: Any = None
+                ready = create_app(
+                    recommender,
+                    auth_token=auth_token,
+                    trainer=make_trainer(settings, lambda: ready.state.service.recommender),
+                )
+                app.switch(ready)
+                preparation.state = "ready"
+                preparation.update(1.0, "ready")
+                logger.info("ready: chat UI at %s/ , HTTP API at %s/api/v1", url, url)
+            except BaseException as exc:  # noqa: BLE001 - reported by serve() after the server stops
+                logger.error("the server could not start: %s", exc)
+                preparation.state = "failed"
+                preparation.error = str(exc)
+                failure.append(exc)
+                server.should_exit = True
+
+        threading.Thread(target=prepare, name="recagents-prepare", daemon=True).start()
+        server.run(sockets=[sock])
+        if failure:
+            raise failure[0]
     finally:
         sock.close()
     return 0

@@ -9,15 +9,8 @@ from langchain_core.messages import AIMessage
 from recagents.graph.deps import GraphDeps, profile_for
 from recagents.graph.explain import display_title
 from recagents.graph.intent import TurnIntent
+from recagents.graph.shares import shares_sentence
 from recagents.graph.state import ConversationState
-
-SCORE_LABELS = {
-    "history": "history match",
-    "tower": "profile match",
-    "text": "text match",
-    "popularity": "popularity",
-    "final": "final score",
-}
 
 
 def why(deps: GraphDeps, state: ConversationState) -> dict[str, Any]:
@@ -50,11 +43,6 @@ def why_text(rec: dict[str, Any]) -> str:
     text = " ".join(parts) + "."
     if shared:
         text += " It shares " + "; ".join(shared[:5]) + " with them."
-    scores = evidence.get("agent_scores", {})
-    if scores:
-        text += (
-            " Agent scores: "
-            + ", ".join(f"{SCORE_LABELS.get(k, k)} {v:.2f}" for k, v in scores.items())
-            + "."
-        )
-    return text
+    # The agents' part as shares, never their raw scores (incomparable scales).
+    shares = shares_sentence(evidence.get("agent_scores", {}))
+    return f"{text} {shares}" if shares else text

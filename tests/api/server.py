@@ -53,11 +53,12 @@ def block_engine(max_rounds: int = 2) -> Any:
 PHRASING = " it tells the same kind of story, with the same warmth."
 
 
-def phrasing_model(delay_s: float = 0.0) -> Any:
+def phrasing_model(delay_s: float = 0.0, token_delay_s: float = 0.0) -> Any:
     """A scripted chat model that continues the prefilled opening like the local SmolLM2.
 
     ``delay_s`` stands in for the seconds a real model takes, so a test can see the draft
-    arrive before the phrasing.
+    arrive before the phrasing; ``token_delay_s`` is the pause after each streamed word (the
+    model streams word by word when a caller listens for tokens, as the local one does).
     """
     import itertools
 
@@ -68,11 +69,20 @@ def phrasing_model(delay_s: float = 0.0) -> Any:
         supports_prefill: bool = True
         delay: float = 0.0
 
+        token_delay: float = 0.0
+
         def _generate(self, *args: Any, **kwargs: Any) -> Any:
             time.sleep(self.delay)
             return super()._generate(*args, **kwargs)
 
-    return Phraser(messages=itertools.repeat(AIMessage(PHRASING)), delay=delay_s)
+        def _stream(self, *args: Any, **kwargs: Any) -> Any:
+            for chunk in super()._stream(*args, **kwargs):
+                yield chunk
+                time.sleep(self.token_delay)
+
+    return Phraser(
+        messages=itertools.repeat(AIMessage(PHRASING)), delay=delay_s, token_delay=token_delay_s
+    )
 
 
 def block_recommender(home: Path, checkpointer: Any = None, chat_model: Any = None) -> Any:

@@ -20,16 +20,68 @@ ITEM = {
 }
 
 
-def test_card_shows_title_year_genres_score_reason_and_why():
+def test_card_shows_title_year_genres_reason_and_why_in_words():
     html = fmt.card_html(ITEM, rank=1, year=1991, genres="Comedy|Drama")
     assert "<span class='ra-title'>Film 8</span>" in html
     assert "<span class='ra-year'>1991</span>" in html
-    assert "Comedy, Drama" in html and "4.20" in html
+    assert "Comedy, Drama" in html
     assert "Because you liked Film 9 (1991); it shares Comedy." in html
     assert "<details class='ra-why'><summary>why?</summary>" in html
-    assert "Film 9 (1991)" in html and "final score" in html and "7.070" in html
+    assert "Rests on films you liked</span>: Film 9 (1991)" in html
+    assert "Shares with them</span>: genre Comedy" in html
+    # no raw, incomparable score anywhere: neither the final 4.2 nor the profile's 7.07
+    assert "4.2" not in html and "7.07" not in html and "ra-score" not in html
     assert "👍 liked" in fmt.card_html(ITEM, rank=1, feedback=True)
     assert "not for me" in fmt.card_html(ITEM, rank=1, feedback=False)
+
+
+def test_a_bounded_match_is_shown_as_a_percentage():
+    assert "87% match" in fmt.card_html({**ITEM, "match": 0.87}, rank=1)
+    assert fmt.match_text({"match": 1.7}) == "100% match"  # never past the bounds
+    assert fmt.match_text({"match": float("nan")}) is None
+    assert fmt.match_text({"score": -999999999.0}) is None  # a raw score is never a match
+
+
+def test_agent_bar_shows_shares_that_sum_to_one():
+    shares = fmt.agent_shares({"history": 0.3, "tower": 0.0, "text": 0.6, "final": 9.0})
+    labels = [label for label, _ in shares]
+    assert "final" not in " ".join(labels) and len(shares) == 3
+    assert sum(share for _, share in shares) == pytest.approx(1.0)
+    by_label = dict(shares)
+    assert by_label["story and themes (text)"] > by_label["films like the ones you liked"]
+    html = fmt.evidence_html({"agent_scores": {"history": 0.3, "tower": 0.0, "text": 0.6}})
+    assert "ra-bar" in html and "What pointed here" in html and "%" in html
+    assert fmt.agent_shares({"final": 3.0}) == [] and fmt.agent_shares({}) == []
+
+
+def test_titles_are_markdown_escaped_in_chat_text():
+    assert fmt.escape_chat("M*A*S*H (1970)") == "M\\*A\\*S\\*H (1970)"
+    assert fmt.escape_chat("[x](javascript:y) _a_ `b`") == "\\[x\\](javascript:y) \\_a\\_ \\`b\\`"
+    profile = fmt.profile_markdown({"liked": ["i1"]}, lambda _: "M*A*S*H (1970)")
+    assert "M\\*A\\*S\\*H (1970)" in profile
+
+
+def test_the_chat_bubble_says_one_sentence_and_leaves_reasons_to_the_cards():
+    text = (
+        "Only 2 films match.\nHere are my picks (Comedy):\n"
+        "1. M*A*S*H (1970): Because you liked Film 9.\n2. Film 8 (1991): It shares Comedy."
+    )
+    items = [{"title": "M*A*S*H (1970)"}, {"title": "Film 8 (1991)"}]
+    bubble = fmt.chat_summary(text, items)
+    assert bubble == (
+        "Only 2 films match.\nHere are my picks (Comedy): 2 films on the cards, "
+        "led by M\\*A\\*S\\*H (1970)."
+    )
+    assert "Because you liked" not in bubble
+    # a reply of another shape (a why? answer, a question) is kept whole
+    assert fmt.chat_summary("I picked Film 8 because...", []) == "I picked Film 8 because..."
+    assert fmt.chat_summary("1. a\n2. b", items) == "1. a\n2. b"
+
+
+def test_a_draft_reason_is_marked_as_a_draft():
+    html = fmt.card_html(ITEM, rank=1, drafting=" it tells the same <b>story</b>")
+    assert "✍️ draft" in html and "ra-drafting" in html and "Because you liked" not in html
+    assert "&lt;b&gt;story" in html
 
 
 def test_catalog_text_is_escaped():
@@ -47,28 +99,7 @@ def test_catalog_text_is_escaped():
 
 def test_evidence_without_liked_items_says_so():
     html = fmt.evidence_html({"agent_scores": {"popularity": 1.0}})
-    assert "nothing yet" in html and "popularity" in html
-
-
-@pytest.mark.parametrize(
-    "text", ["Here are my picks:\n1. Film 8 (1991): nice.\n2. Film 9", "  lead", "one", ""]
-)
-def test_streamed_pieces_add_up_to_the_reply(text):
-    tokens = list(fmt.stream_tokens(text))
-    assert "".join(tokens) == text
-    chunks = list(fmt.stream_chunks(text))
-    assert chunks[-1] == text
-    assert all(b.startswith(a) for a, b in zip(chunks, chunks[1:], strict=False))
-    if len(text.split()) > 3:
-        assert len(tokens) == len(text.split())
-
-
-def test_long_replies_stream_in_a_bounded_number_of_updates():
-    text = " ".join(f"word{i}" for i in range(95))
-    chunks = fmt.stream_chunks(text, 30)
-    assert 20 <= len(chunks) <= 31 and chunks[-1] == text
-    assert all(b.startswith(a) for a, b in zip(chunks, chunks[1:], strict=False))
-    assert len(fmt.stream_chunks("a b c", 30)) == 3
+    assert "no film you liked yet" in html and "popularity <b>100%</b>" in html
 
 
 def test_message_checks_are_friendly():

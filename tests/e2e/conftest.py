@@ -87,8 +87,8 @@ def ui_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
 
 @pytest.fixture(scope="session")
 def phrasing_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    """A server whose chat model takes 3 s to phrase the top pick, as the local one can."""
-    model = phrasing_model(delay_s=3.0)
+    """A chat model that takes 3 s, then writes a word every 0.15 s, as the local one can."""
+    model = phrasing_model(delay_s=3.0, token_delay_s=0.15)
     with block_server(tmp_path_factory.mktemp("phrase-home"), chat_model=model) as server:
         yield server
 
@@ -110,7 +110,7 @@ def external_requests() -> list[str]:
 def new_page(
     browser: Any, request: pytest.FixtureRequest, tmp_path: Path, external_requests: list[str]
 ) -> Iterator[Any]:
-    """``new_page()`` opens a page in a fresh browser context (a separate "person")."""
+    """``new_page(**context_options)`` opens a page in a fresh browser context (a "person")."""
     contexts: list[Any] = []
     pages: list[Any] = []
 
@@ -118,8 +118,8 @@ def new_page(
         external_requests.append(route.request.url)
         route.abort()
 
-    def make() -> Any:
-        context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    def make(**options: Any) -> Any:
+        context = browser.new_context(**{"viewport": {"width": 1400, "height": 1000}, **options})
         context.set_default_timeout(20_000)
         context.route(NOT_LOCAL, block)
         contexts.append(context)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -51,13 +52,19 @@ def test_chat_cards_thumbs_up_and_why(ui_server, page, tmp_path, external_reques
     _send(page, "I loved Film 9")
     expect(page.locator("#card-4 .ra-card")).to_be_visible()
     expect(page.locator("#chat")).to_contain_text("Here are my picks")
-    assert len(set(page.evaluate("window.__replies"))) > 3, "the reply did not stream in"
+    # No chat model: the reply appears at once (the "…" placeholder, then the reply), not
+    # replayed word by word; and it is one sentence, the reasons are on the cards.
+    assert len(set(page.evaluate("window.__replies"))) <= 4, "the reply was replayed"
+    expect(page.locator("#chat")).to_contain_text("5 films on the cards, led by")
+    expect(page.locator("#chat")).not_to_contain_text("Because you liked")
     first = _card_ids(page)
     assert len(first) == 5 and all(block_of(i) == 1 for i in first)
     card = page.locator("#card-0")
     expect(card.locator(".ra-year")).to_have_text("1991")
     expect(card.locator(".ra-genres")).to_have_text("Comedy")
-    expect(card.locator(".ra-score")).to_contain_text("match score")
+    expect(card).not_to_contain_text("match score")  # no raw, unbounded score
+    for shown in card.locator(".ra-score").all_inner_texts():  # a bounded match when given
+        assert re.fullmatch(r"\d{1,3}% match", shown.strip()), shown
     expect(card.locator(".ra-reason")).to_contain_text("Because you liked Film 9 (1991)")
     shot = Path(os.environ.get("E2E_SCREENSHOTS", tmp_path)) / "cards.png"
     page.screenshot(path=str(shot), full_page=True)
@@ -78,9 +85,16 @@ def test_chat_cards_thumbs_up_and_why(ui_server, page, tmp_path, external_reques
     expect(why).not_to_have_attribute("open", "")
     page.click("#card-0 summary")
     expect(why).to_have_attribute("open", "")
-    expect(why).to_contain_text("Because you liked")
+    expect(why).to_contain_text("Rests on films you liked")
     expect(why).to_contain_text(f"{liked_title} (1991)")
-    expect(why.locator(".ra-scores")).to_contain_text("final score")
+    expect(why).to_contain_text("Shares with them: genre Comedy")
+    expect(why.locator(".ra-bar")).to_be_visible()
+    shares = [
+        int(re.search(r"(\d+)%", t).group(1))
+        for t in why.locator(".ra-legend li").all_inner_texts()
+    ]
+    assert shares and 98 <= sum(shares) <= 102, shares  # normalised shares, not raw scores
+    expect(why).not_to_contain_text("final score")
     assert external_requests == [], f"the page fetched from outside: {external_requests}"
 
 
@@ -130,6 +144,52 @@ def test_pick_a_user_start_over_and_search(ui_server, page):
     expect(page.locator("#search-results")).to_contain_text("Drama")
 
 
+def test_a_search_result_can_be_liked(ui_server, page):
+    _open(page, ui_server.url)
+    page.get_by_text("Search the catalog").click()
+    box = page.locator("#search-box textarea")
+    box.fill("Film 31")
+    box.press("Enter")
+    results = page.locator("#search-results")
+    expect(results).to_contain_text("Film 31")
+    results.get_by_role("gridcell", name="Film 31", exact=True).first.click()
+    expect(page.locator("#search-picked")).to_contain_text("Picked Film 31 (1993)")
+    page.click("#search-like")
+    expect(page.locator("#profile")).to_contain_text("Film 31 (1993)")
+    expect(page.locator("#chat")).to_contain_text("Noted: you like Film 31 (1993)")
+    _send(page, "recommend me something")  # the liked film now drives the picks
+    expect(page.locator("#card-0 .ra-card")).to_be_visible()
+    assert all(block_of(i) == 3 for i in _card_ids(page))
+
+
+def test_cards_are_usable_on_a_phone(ui_server, new_page):
+    phone = new_page(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
+    _open(phone, ui_server.url)
+    _send(phone, "I loved Film 9")
+    expect(phone.locator("#card-4 .ra-card")).to_be_visible()
+    width = phone.evaluate("document.documentElement.clientWidth")
+    assert phone.evaluate("document.documentElement.scrollWidth") <= width  # no sideways scroll
+    for i in range(5):
+        box = phone.locator(f"#card-{i}").bounding_box()
+        assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= width + 1, box
+        like = phone.locator(f"#like-{i}").bounding_box()
+        assert like is not None and like["x"] + like["width"] <= width + 1
+        assert like["height"] >= 24  # a thumb can hit it
+    phone.locator("#card-0 summary").scroll_into_view_if_needed()
+    phone.click("#card-0 summary")
+    expect(phone.locator("#card-0 .ra-bar")).to_be_visible()
+    phone.click("#like-0")
+    expect(phone.locator("#card-0 .ra-liked")).to_be_visible()
+
+
+def test_titles_and_messages_are_shown_as_written_not_as_markdown(ui_server, page):
+    _open(page, ui_server.url)
+    _send(page, "I loved M*A*S*H and _Film 9_")
+    bubble = page.locator("#chat .message.user, #chat [data-testid='user']").last
+    expect(bubble).to_contain_text("I loved M*A*S*H and _Film 9_")
+    assert bubble.locator("em, strong").count() == 0
+
+
 def test_cards_come_first_and_the_model_phrasing_follows(phrasing_server, page):
     from recagents.ui.formatting import DRAFT_NOTE
     from tests.api.server import PHRASING
@@ -142,10 +202,17 @@ def test_cards_come_first_and_the_model_phrasing_follows(phrasing_server, page):
     expect(page.locator("#card-4 .ra-card")).to_be_visible(timeout=2_500)
     draft = _card_ids(page)
     expect(page.locator("#card-0 .ra-reason")).not_to_contain_text(PHRASING.strip())
-    # Then the verified phrasing replaces the top reason, and the note goes.
+    # Then the model's words appear in the top card as it writes them, marked as a draft...
+    drafting = page.locator("#card-0 .ra-drafting")
+    expect(drafting).to_contain_text("it tells", timeout=6_000)
+    expect(drafting).to_contain_text("draft")
+    partial = drafting.inner_text()
+    assert "warmth" not in partial, "the words did not come one by one"
+    # ...and the verified phrasing replaces them, and the note goes.
     expect(page.locator("#card-0 .ra-reason")).to_contain_text(PHRASING.strip())
-    expect(page.locator("#chat")).to_contain_text(PHRASING.strip())
+    expect(page.locator("#card-0 .ra-drafting")).to_have_count(0)
     expect(page.locator("#chat")).not_to_contain_text(note)
+    expect(page.locator("#chat")).to_contain_text("led by")
     assert _card_ids(page) == draft  # same picks, same order
 
 
@@ -224,3 +291,37 @@ def test_api_docs_render_offline(ui_server, page, external_requests):
     expect(page.get_by_text("/api/v1/chat/stream")).to_be_visible()
     expect(page.get_by_text("/api/v1/recommendations/{user_id}")).to_be_visible()
     assert external_requests == [], f"the docs fetched from outside: {external_requests}"
+
+
+def test_the_page_shows_preparation_progress_then_becomes_the_chat(page, tmp_path):
+    """What ``serve`` answers while it loads, in a browser: progress, then the chat by itself."""
+    import httpx
+    from langgraph.checkpoint.memory import InMemorySaver
+
+    from recagents.ui.app import create_app
+    from recagents.ui.server import Preparation, SwitchApp, preparing_app
+    from tests.api.server import block_recommender
+    from tests.support.server import BackgroundServer
+
+    preparation = Preparation()
+    app = SwitchApp(preparing_app(preparation))
+    server = BackgroundServer(app)
+    server.thread.start()  # not start(): that waits for a 200, which comes only once ready
+    try:
+        preparation.update(0.3, "round 2: valid ndcg@10 0.41")
+        page.goto(server.url)
+        expect(page.locator("#preparing")).to_contain_text("getting ready")
+        expect(page.locator("#preparing")).to_contain_text("30%")
+        expect(page.locator("#step")).to_have_text("round 2: valid ndcg@10 0.41")
+        answer = httpx.get(f"{server.url}/api/v1/health", timeout=5)
+        assert answer.status_code == 503 and answer.json()["status"] == "preparing"
+        preparation.update(0.6, "round 5")
+        expect(page.locator("#preparing")).to_contain_text("60%", timeout=10_000)  # reloads
+
+        app.switch(create_app(block_recommender(tmp_path, InMemorySaver())))
+        expect(page.locator("#message textarea")).to_be_visible(timeout=15_000)  # no click needed
+        _send(page, "I loved Film 9")
+        expect(page.locator("#card-0 .ra-card")).to_be_visible()
+        assert httpx.get(f"{server.url}/api/v1/health", timeout=5).status_code == 200
+    finally:
+        server.stop()

@@ -57,6 +57,13 @@ def test_why_answers_from_evidence_without_reranking(rec):
     assert answer.items == []  # no new ranking
     assert answer.text.startswith(f"I picked {first.items[0].title}")
     assert rec.state("w")["ranked"] == before
+    # the agents' part in words and shares that add up, never a raw score
+    import re
+
+    shares = [int(n) for n in re.findall(r"(\d+)%", answer.text.split("What pointed here:")[1])]
+    assert shares and 98 <= sum(shares) <= 102, answer.text
+    score = first.items[0].score
+    assert f"{score:.2f}" not in answer.text and "final score" not in answer.text
 
 
 def test_vague_request_gets_one_clarifying_question_then_recommendations(rec):
@@ -160,6 +167,43 @@ def test_stream_gives_a_template_draft_then_the_verified_phrasing(engine, tmp_pa
     assert [kind for kind, _ in plain.chat_stream("I loved Film 9", thread_id="p")] == ["final"]
     with pytest.raises(DataError):  # checked before anything runs or is yielded
         rec.chat_stream("I loved Film 9", thread_id="s", k=0)
+
+
+def test_tokens_stream_the_models_words_and_only_checked_text_is_final(engine, tmp_path):
+    """``tokens=True``: the model's words come as it writes them, between draft and final."""
+    import itertools
+
+    from langchain_core.messages import AIMessage
+
+    from tests.api.server import PHRASING, phrasing_model
+
+    rec = Recommender(
+        engine,
+        Settings.load(home=tmp_path),
+        chat_model=phrasing_model(),
+        checkpointer=InMemorySaver(),
+    )
+    events = list(rec.chat_stream("I loved Film 9", thread_id="t", tokens=True))
+    kinds = [kind for kind, _ in events]
+    assert kinds[0] == "draft" and kinds[-1] == "final"
+    assert set(kinds[1:-1]) == {"token"} and len(kinds) > 5  # word by word
+    words = "".join(part for kind, part in events if kind == "token")
+    assert words == PHRASING  # the explain step's continuation, nothing from other nodes
+    final = events[-1][1]
+    assert final.items[0].reason_source == "llm" and final.items[0].reason.endswith(words.strip())
+
+    # A phrasing that fails the checks still streams as a draft, but never becomes the answer.
+    liar = phrasing_model()
+    liar.messages = itertools.repeat(AIMessage(" it is the sequel to Film 30 (1994)."))
+    rec = Recommender(
+        engine, Settings.load(home=tmp_path), chat_model=liar, checkpointer=InMemorySaver()
+    )
+    events = list(rec.chat_stream("I loved Film 9", thread_id="l", tokens=True))
+    assert "Film 30" in "".join(part for kind, part in events if kind == "token")
+    final = events[-1][1]
+    assert final.items[0].reason_source == "template" and "Film 30" not in final.text
+    # without tokens=True the stream is as before: draft, then final
+    assert [k for k, _ in rec.chat_stream("more please", thread_id="l")] == ["draft", "final"]
 
 
 def test_langgraph_json_factory_takes_only_a_config_and_loads_agents_once(

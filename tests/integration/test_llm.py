@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from langchain_core.messages import HumanMessage
+from langchain_core.messages import AIMessage, HumanMessage
 
 import recagents.graph.llm as llm
 from recagents.config import Settings
@@ -361,3 +361,46 @@ def test_fresh_process_reuses_the_converted_copy(
     # How long the load takes is a figure for bench/, not a bound here: under a loaded CI machine a
     # wall-clock bound fails for reasons that are not bugs. Not converting again is the behaviour.
     float(done.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.slow
+def test_streaming_sends_the_words_as_they_come_and_joins_to_the_reply(
+    local_model: llm.LocalChatModel,
+) -> None:
+    """``stream`` (what LangGraph's ``messages`` mode calls) gives the invoke text, in pieces."""
+    prompt = [HumanMessage("In one sentence: why watch Fargo (1996)?")]
+    whole = local_model.invoke(prompt, max_new_tokens=30)
+    pieces = [chunk.text for chunk in local_model.stream(prompt, max_new_tokens=30)]
+    assert len([p for p in pieces if p]) > 3  # words as they come, not one blob at the end
+    assert "".join(pieces) == whole.text
+    prefilled = [HumanMessage("Why watch Fargo (1996)?"), AIMessage("Watch it because")]
+    whole = local_model.invoke(prefilled, max_new_tokens=30)
+    assert "".join(c.text for c in local_model.stream(prefilled, max_new_tokens=30)) == whole.text
+
+
+@pytest.mark.slow
+def test_the_real_model_streams_into_a_chat_turn_and_only_checked_text_is_final(
+    local_model: llm.LocalChatModel, tmp_path: Path
+) -> None:
+    """The embedded SmolLM2 in the real graph: its words come as tokens, the answer is checked."""
+    from langgraph.checkpoint.memory import InMemorySaver
+
+    from recagents.ui.facade import Recommender
+    from tests.api.server import block_engine
+
+    rec = Recommender(
+        block_engine(),
+        Settings.load(home=tmp_path),
+        chat_model=local_model,
+        checkpointer=InMemorySaver(),
+    )
+    events = list(rec.chat_stream("I loved Film 9", thread_id="real", tokens=True))
+    kinds = [kind for kind, _ in events]
+    assert kinds[0] == "draft" and kinds[-1] == "final"
+    words = "".join(part for kind, part in events if kind == "token")
+    assert kinds.count("token") > 3 and words.strip()  # as the model wrote them
+    top = events[-1][1].items[0]
+    if top.reason_source == "llm":  # passed the checks: the reason holds those very words
+        assert " ".join(words.split()[:4]) in top.reason, (words, top.reason)
+    else:  # failed them: the template, whatever was drafted
+        assert top.reason == events[0][1].items[0].reason

@@ -8,7 +8,6 @@ goes to the server log only.
 from __future__ import annotations
 
 import logging
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -25,9 +24,6 @@ logger = logging.getLogger(__name__)
 #: Cards shown beside the chat (the chat asks for this many items per turn).
 MAX_CARDS = 5
 NEW_USER = "New user"
-#: Streaming pace: at most this many updates per reply, this long apart.
-MAX_UPDATES = 30
-UPDATE_DELAY_S = 0.03
 
 GREETING = (
     "Hi! Tell me a film you love (“I loved Heat”), a mood (“a funny 90s comedy”), or ask for "
@@ -37,6 +33,19 @@ GREETING = (
 
 History = list[dict[str, Any]]
 Items = list[dict[str, Any]]
+
+
+def card_item(item: Any) -> dict[str, Any]:
+    """A reply item as a card reads it: its public form, plus its bounded ``match`` if it has one.
+
+    ``match`` (0..1) is read with ``getattr`` so the cards show "NN% match" as soon as the engine's
+    items carry it, and no raw score before that.
+    """
+    public = item.to_public()
+    match = getattr(item, "match", None)
+    if match is not None and public.get("match") is None:
+        public["match"] = match
+    return jsonable(public)
 
 
 def new_thread_id() -> str:
@@ -91,14 +100,22 @@ class ChatHandlers:
                 logger.exception("could not read thread %s", thread_id)
         return fmt.profile_markdown(state, self.service.display_title)
 
-    def card(self, item: dict[str, Any], rank: int, feedback: bool | None = None) -> str:
+    def card(
+        self,
+        item: dict[str, Any],
+        rank: int,
+        feedback: bool | None = None,
+        drafting: str | None = None,
+    ) -> str:
         """One card's HTML, with year and genres when the catalog knows the item."""
         try:
             info = self.service.item_info(item["id"])
             year, genres = info["year"], info["genres"]
         except Exception:
             year, genres = None, None
-        return fmt.card_html(item, rank=rank, year=year, genres=genres, feedback=feedback)
+        return fmt.card_html(
+            item, rank=rank, year=year, genres=genres, feedback=feedback, drafting=drafting
+        )
 
     def cards_update(self, items: Items) -> list[Any]:
         """Show the first ``len(items)`` slots filled and hide the rest (groups, then HTMLs)."""
@@ -138,7 +155,12 @@ class ChatHandlers:
         thread_id: str | None,
         user_id: str | None,
     ) -> Iterator[tuple[Any, ...]]:
-        """One turn, streamed: the message, the draft picks, the reply in chunks, the cards.
+        """One turn, streamed as it happens: the draft picks, the model's words, the final reply.
+
+        With a chat model the picks come first (template reasons, a note that phrasing is under
+        way), then the model's words appear in the top card as it writes them, marked as a draft,
+        and the checked reply replaces them. Without one the reply appears at once: there is
+        nothing to wait for, so nothing is replayed.
 
         Yields ``(chatbot, box, thread, items, profile, *groups, *htmls)`` updates.
         """
@@ -153,15 +175,19 @@ class ChatHandlers:
         history.append({"role": "assistant", "content": "…"})
         yield (history, "", thread_id, gr.skip(), gr.skip(), *self.cards_skip())
         reply = None
+        draft_items: Items = []
+        drafting = ""
         try:
             for kind, reply in self.service.recommender.chat_stream(
-                message, thread_id, user_id, k=MAX_CARDS
+                message, thread_id, user_id, k=MAX_CARDS, tokens=True
             ):
                 if kind == "draft":  # the picks now; the model's phrasing when it is ready
-                    draft_items = [jsonable(i.to_public()) for i in reply.items]
+                    draft_items = [card_item(i) for i in reply.items]
                     history[-1] = {
                         "role": "assistant",
-                        "content": fmt.escape_chat(reply.text) + "\n\n" + fmt.DRAFT_NOTE,
+                        "content": fmt.chat_summary(reply.text, draft_items)
+                        + "\n\n"
+                        + fmt.DRAFT_NOTE,
                     }
                     yield (
                         history,
@@ -171,26 +197,35 @@ class ChatHandlers:
                         gr.skip(),
                         *self.cards_update(draft_items),
                     )
+                elif kind == "token" and draft_items:  # the model's words, unchecked: a draft
+                    drafting += str(reply)
+                    top = self.card(draft_items[0], 1, drafting=drafting)
+                    yield (
+                        history,
+                        gr.skip(),
+                        thread_id,
+                        gr.skip(),
+                        gr.skip(),
+                        *[gr.skip()] * MAX_CARDS,
+                        top,
+                        *[gr.skip()] * (MAX_CARDS - 1),
+                    )
         except Exception as exc:
             logger.exception("chat turn failed (thread %s)", thread_id)
             history[-1] = {"role": "assistant", "content": fmt.error_message(exc)}
             yield (history, gr.skip(), thread_id, gr.skip(), gr.skip(), *self.cards_skip())
             return
         assert reply is not None  # chat_stream always ends with the final reply
-        yield from self._final_reply(reply, history, thread_id, user_id)
+        yield self._final_reply(reply, history, thread_id, user_id)
 
     def _final_reply(
         self, reply: Any, history: History, thread_id: str, user_id: str | None
-    ) -> Iterator[tuple[Any, ...]]:
-        """Stream the final reply in chunks, then its cards and the updated profile."""
-        text = fmt.escape_chat(reply.text)
-        for chunk in fmt.stream_chunks(text, MAX_UPDATES):
-            history[-1] = {"role": "assistant", "content": chunk}
-            yield (history, gr.skip(), thread_id, gr.skip(), gr.skip(), *self.cards_skip())
-            time.sleep(UPDATE_DELAY_S)
-        new_items = [jsonable(i.to_public()) for i in reply.items]
+    ) -> tuple[Any, ...]:
+        """The checked reply in one update: one sentence in the bubble, the picks on the cards."""
+        new_items = [card_item(i) for i in reply.items]
+        history[-1] = {"role": "assistant", "content": fmt.chat_summary(reply.text, new_items)}
         if new_items:
-            yield (
+            return (
                 history,
                 gr.skip(),
                 thread_id,
@@ -198,15 +233,15 @@ class ChatHandlers:
                 self.profile(thread_id, user_id),
                 *self.cards_update(new_items),
             )
-        else:  # a "why?" or a question: keep the cards of the last recommendations
-            yield (
-                history,
-                gr.skip(),
-                thread_id,
-                gr.skip(),
-                self.profile(thread_id, user_id),
-                *self.cards_skip(),
-            )
+        # a "why?" or a question: keep the cards of the last recommendations
+        return (
+            history,
+            gr.skip(),
+            thread_id,
+            gr.skip(),
+            self.profile(thread_id, user_id),
+            *self.cards_skip(),
+        )
 
     def on_feedback(
         self,
@@ -237,6 +272,35 @@ class ChatHandlers:
         )
         history.append({"role": "assistant", "content": note})
         return history, self.card(item, index + 1, liked), self.profile(thread_id, user_id)
+
+    def on_search_like(
+        self,
+        item_id: str | None,
+        history: History | None,
+        thread_id: str | None,
+        user_id: str | None,
+    ) -> tuple[Any, ...]:
+        """👍 on a catalog search result: the film joins the profile, as a card's 👍 does.
+
+        Returns ``(chatbot, profile, picked text)``.
+        """
+        history = list(history or [])
+        if not item_id or not thread_id:
+            return history, gr.skip(), "Pick a search result first (click its row)."
+        try:
+            self.service.recommender.feedback(thread_id, item_id, True)
+        except Exception as exc:
+            logger.exception("search like failed (thread %s)", thread_id)
+            history.append({"role": "assistant", "content": fmt.error_message(exc)})
+            return history, gr.skip(), gr.skip()
+        title = fmt.escape_chat(self.service.display_title(item_id))
+        history.append(
+            {
+                "role": "assistant",
+                "content": f"👍 Noted: you like {title}. Your next picks will build on it.",
+            }
+        )
+        return history, self.profile(thread_id, user_id), f"👍 Added **{title}** to what you like."
 
     def feedback_handler(self, index: int, liked: bool) -> Callable[..., tuple[Any, ...]]:
         """:meth:`on_feedback` with the card index and the thumb fixed (one per button)."""
@@ -332,6 +396,12 @@ class ChatTab:
         self.restart.click(h.on_user, self.user_pick, reset, api_visibility="private")
         self.chatbot.clear(h.on_user, self.user_pick, reset, api_visibility="private")
         self.search.wire()
+        self.search.like.click(
+            h.on_search_like,
+            [self.search.picked, self.chatbot, s.thread, s.user],
+            [self.chatbot, self.profile, self.search.picked_text],
+            api_visibility="private",
+        )
 
 
 def build_chat_tab(service: Service, session: Session) -> ChatTab:
