@@ -172,10 +172,10 @@ def card_html(
     genres: Any = None,
     feedback: bool | None = None,
 ) -> str:
-    """One recommendation as a card: title, year, genres, match score, reason and a "why?".
+    """One recommendation as a card: title, year, genres, match, reason and a "why?".
 
     Args:
-        item: A reply item (``id``, ``title``, ``score``, ``reason``, ``evidence``).
+        item: A reply item (``id``, ``title``, ``match``, ``reason``, ``evidence``).
         rank: Position in the list, from 1.
         year: Release year from the catalog (else parsed from the title).
         genres: Genres from the catalog (``|``-joined or a list).
@@ -199,12 +199,26 @@ def card_html(
         + (f"<span class='ra-year'>{_e(year_text)}</span>" if year_text else "")
         + f"{mark}</div>"
         + (f"<div class='ra-genres'>{_e(genre_line)}</div>" if genre_line else "")
-        + f"<div class='ra-score'>match score <b>{float(item.get('score', 0.0)):.2f}</b></div>"
+        + f"<div class='ra-score'>{match_text(item)}</div>"
         + (f"<div class='ra-reason'>{_e(reason)}</div>" if reason else "")
         + "<details class='ra-why'><summary>why?</summary>"
         + evidence_html(item.get("evidence") or {})
         + "</details></div>"
     )
+
+
+def match_text(item: Mapping[str, Any]) -> str:
+    """``97% match``: the bounded percentile, never the ranking agent's raw score.
+
+    Raw scores are on a per-user scale (and used to carry sentinels for filtered items), so a
+    person could read nothing from them; the percentile reads the same on every list.
+    """
+    try:
+        match = float(item.get("match") or 0.0)
+    except (TypeError, ValueError):
+        match = 0.0
+    match = min(1.0, max(0.0, match if match == match else 0.0))
+    return f"<b>{int(match * 100)}%</b> match"
 
 
 def profile_markdown(state: Mapping[str, Any], title_of: Any) -> str:

@@ -11,6 +11,7 @@ ITEM = {
     "id": "i8",
     "title": "Film 8 (1991)",
     "score": 4.2,
+    "match": 0.974,
     "reason": "Because you liked Film 9 (1991); it shares Comedy.",
     "evidence": {
         "because_of": [{"item_id": "i9", "title": "Film 9 (1991)", "weight": 0.0135}],
@@ -30,6 +31,17 @@ def test_card_shows_title_year_genres_score_reason_and_why():
     assert "Film 9 (1991)" in html and "final score" in html and "7.070" in html
     assert "👍 liked" in fmt.card_html(ITEM, rank=1, feedback=True)
     assert "not for me" in fmt.card_html(ITEM, rank=1, feedback=False)
+
+
+def test_card_shows_a_bounded_match_never_the_raw_score():
+    """The card says "97% match"; a raw score (once a -1e9 sentinel) is never the headline."""
+    html = fmt.card_html(ITEM, rank=1)
+    score_line = html.split("<div class='ra-score'>")[1].split("</div>")[0]
+    assert score_line == "<b>97%</b> match"
+    sentinel = {**ITEM, "score": -999999999.09, "match": 0.0}
+    assert "999999" not in fmt.card_html(sentinel, rank=1).split("<details")[0]
+    for bad, shown in ((1.7, "100%"), (-0.2, "0%"), (float("nan"), "0%"), ("x", "0%")):
+        assert f"<b>{shown}</b> match" in fmt.card_html({**ITEM, "match": bad}, rank=1)
 
 
 def test_catalog_text_is_escaped():
