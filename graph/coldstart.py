@@ -44,6 +44,7 @@ BLEND_WEIGHTS: dict[str, float] = {
     "people": 0.25,
     "text": 0.5,
     "quality": 0.25,
+    "popularity": 0.0,
 }
 
 
@@ -166,6 +167,7 @@ class ColdStart:
             "people": people,
             "text": text,
             "quality": self.quality,
+            "popularity": self.counts,
         }
         if agents is not None:
             views["agents"] = np.asarray(agents, dtype=np.float64)

@@ -238,7 +238,7 @@ def _score_reason(scores: dict[str, float]) -> str:
         k: v for k, v in scores.items() if k != "final" and k not in FACT_KEYS and v == v
     }  # drop NaN
     if not views or max(views, key=lambda k: views[k]) == "popularity":
-        return _facts_reason(scores) or DEFAULT_TEXT
+        return facts_reason(scores) or DEFAULT_TEXT
     strongest = max(views, key=lambda k: views[k])
     return {
         "text": "A close match for what you asked for.",
@@ -247,7 +247,7 @@ def _score_reason(scores: dict[str, float]) -> str:
     }.get(strongest, DEFAULT_TEXT)
 
 
-def _facts_reason(scores: dict[str, float]) -> str:
+def facts_reason(scores: dict[str, float]) -> str:
     """What the train data says of the film: "popular" only when it is among the most rated."""
     count = scores.get("ratings")
     mean = scores.get("mean_rating")

@@ -59,7 +59,7 @@ def score_candidates(
         # (1,682 films: a few milliseconds), so N is the true count of what may be shown.
         candidates = matching(deps, constraints, blocked)
         if len(candidates) < context.k:
-            note = shortfall_note(deps, constraints, blocked, len(candidates))
+            note = shortfall_note(deps, constraints, blocked, len(candidates), context.k)
             out["notes"] = [*(state.get("notes") or []), note]
     out["candidates"] = [dataset.item_map.external(int(i)) for i in candidates]
     return out
@@ -130,25 +130,50 @@ def widenings(constraints: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
     return out
 
 
-def shortfall_note(
-    deps: GraphDeps, constraints: dict[str, Any], blocked: set[int], found: int
-) -> str:
-    """Say how many films match and offer the relaxation that adds the most.
+#: How a shortfall note starts when nothing new matches (``respond`` then adds no generic line).
+NOTHING_NEW = ("No film in my catalog", "The only ")
 
-    The binding constraint is the one whose relaxation alone brings in the most new films
-    (ties: the order of :func:`widenings`, smallest change first), so the offer is one that
-    actually helps.
+
+def shortfall_note(
+    deps: GraphDeps, constraints: dict[str, Any], blocked: set[int], found: int, k: int = 5
+) -> str:
+    """Say how many films match and offer the relaxation that binds.
+
+    The offer is the first relaxation, smallest change first (:func:`widenings`: a decade
+    before a genre before a person), that alone brings in enough new films to fill the list
+    (``k - found``); when none does, the one that brings the most. So the offer always helps,
+    and "want me to widen to the 1950s?" comes before "drop Hitchcock?".
     """
-    count = "No film" if found == 0 else f"Only {found} film" + ("s" if found != 1 else "")
-    verb = "matches" if found <= 1 else "match"
-    seen = any(deps.engine.allowed(int(i), constraints) for i in blocked)
-    aside = " (besides those you have seen or I have shown)" if seen else ""
-    sentence = f"{count} in my catalog {verb} {describe_constraints(constraints)}{aside}"
-    best, gain = "", 0
-    for offer, relaxed in widenings(constraints):
-        more = len(matching(deps, relaxed, blocked)) - found
-        if more > gain:
-            best, gain = offer, more
+    described = describe_constraints(constraints)
+    blocked_matches = sorted(
+        (int(i) for i in blocked if deps.engine.allowed(int(i), constraints)),
+        key=lambda i: deps.dataset.item_title(i),
+    )
+    if found == 0 and blocked_matches:
+        from recagents.graph.explain import display_title
+
+        titles = [display_title(deps.dataset.item_title(i)) for i in blocked_matches[:4]]
+        more = len(blocked_matches) - len(titles)
+        listed = ", ".join(titles) + (f" and {more} more" if more > 0 else "")
+        sentence = (
+            f"The only {described} in my catalog are ones you have seen or I have shown ({listed})"
+        )
+    else:
+        count = "No film" if found == 0 else f"Only {found} film" + ("s" if found != 1 else "")
+        verb = "matches" if found <= 1 else "match"
+        aside = " (besides those you have seen or I have shown)" if blocked_matches else ""
+        sentence = f"{count} in my catalog {verb} {described}{aside}"
+    needed = max(1, k - found)
+    offers = [
+        (offer, len(matching(deps, relaxed, blocked)) - found)
+        for offer, relaxed in widenings(constraints)
+    ]
+    enough = [offer for offer, gain in offers if gain >= needed]
+    if enough:
+        best = enough[0]
+    else:
+        best, gain = max(offers, key=lambda o: o[1], default=("", 0))
+        best = best if gain > 0 else ""
     if best:
         return f"{sentence}; want me to {best}?"
     return f"{sentence}."

@@ -7,7 +7,7 @@ from typing import Any
 from langchain_core.messages import AIMessage
 
 from recagents.graph.deps import GraphDeps, profile_for
-from recagents.graph.explain import display_title
+from recagents.graph.explain import FACT_KEYS, display_title, facts_reason
 from recagents.graph.intent import TurnIntent
 from recagents.graph.state import ConversationState
 
@@ -50,7 +50,11 @@ def why_text(rec: dict[str, Any]) -> str:
     text = " ".join(parts) + "."
     if shared:
         text += " It shares " + "; ".join(shared[:5]) + " with them."
-    scores = evidence.get("agent_scores", {})
+    all_scores = evidence.get("agent_scores", {})
+    facts = facts_reason(all_scores)
+    if facts:  # catalog facts (rating count, mean), said as facts rather than as scores
+        text += " " + facts
+    scores = {k: v for k, v in all_scores.items() if k not in FACT_KEYS}
     if scores:
         text += (
             " Agent scores: "
