@@ -17,8 +17,8 @@ Rankers compared (same seeds, same users):
 - ``agents (before)``: the trained agents' scores for the cold profile, the path before issue 10;
 - ``blend (after)``: :class:`recagents.graph.coldstart.ColdStart` views mixed with the weights
   chosen here by coordinate ascent on **valid** NDCG@10 (mean over 1-3 seeds) among weights
-  whose valid genre share is at least ``GENRE_FLOOR`` (the list must resemble the films named),
-  reported on test;
+  whose valid genre share is at least ``GENRE_FLOOR`` for every seed count (the list must
+  resemble the films named), reported on test;
 - ``blend (shipped)``: the weights in ``BLEND_WEIGHTS`` (what the product serves).
 
 ``genre share`` = share of the top-10 items that share at least one genre with a seed film.
@@ -48,11 +48,13 @@ from recagents.graph.engine import Engine  # noqa: E402
 
 K = 10
 SIZES = (1, 2, 3)
-GRID = (0.0, 0.25, 0.5, 1.0, 2.0)
+GRID = (0.0, 0.25, 0.5, 1.0, 2.0, 4.0)
 VIEWS = ("agents", "co", "genre", "people", "text", "quality", "popularity")
-#: The list must resemble the seeds: on valid, at least this share of the top 10 shares a genre
-#: with a seed film (averaged over 1-3 seeds). Within that, the weights maximise NDCG@10.
-GENRE_FLOOR = 0.8
+#: The list must resemble the seeds: on valid, for each seed count, at least this share of the
+#: top 10 shares a genre with a seed film. Within that, the weights maximise NDCG@10. (The
+#: accuracy-only optimum is mostly popularity: it gave "Fargo and Pulp Fiction, but from the
+#: 80s" -> Raiders and Back to the Future again, the very complaint of issue 10.)
+GENRE_FLOOR = 0.9
 
 
 def seeds_per_user(engine: Engine, split, rng: np.random.Generator) -> dict[int, list[int]]:  # type: ignore[no-untyped-def]
@@ -156,13 +158,13 @@ def main() -> int:
     genres = cold.genres
 
     def on_valid(weights: dict[str, float]) -> tuple[float, float]:
-        ndcg_sum = share_sum = 0.0
+        ndcg_sum, shares = 0.0, []
         for size in SIZES:
             pcts, _, seeds_rows, ex_valid, _, t_valid, _, _ = data[size]
             row = evaluate(blend(pcts, weights), ex_valid, t_valid, genres, seeds_rows)
             ndcg_sum += row["ndcg@10"]
-            share_sum += row["genre_share"]
-        return ndcg_sum / len(SIZES), share_sum / len(SIZES)
+            shares.append(row["genre_share"])
+        return ndcg_sum / len(SIZES), min(shares)
 
     best, best_share = on_valid(chosen)
     for _ in range(3):  # coordinate ascent over each view's weight, on valid only

@@ -13,7 +13,8 @@ films), and with one or two films the learned ranker leans on what is popular am
 - **One to :data:`MAX_SEEDS` liked films** (:meth:`ColdStart.blend`): each view is turned into a
   per-profile percentile so their scales are comparable, then mixed with :data:`BLEND_WEIGHTS`:
   the agents' score (the path before), co-liking (cosine between the films' rating columns:
-  "people who liked X also liked"), genre overlap, shared director/cast and the text embeddings
+  "people who liked X also liked"), genre overlap (IDF-weighted cosine, so a shared "Crime"
+  counts more than a shared "Drama"), shared director/cast and the text embeddings
   of the films, plus the damped mean rating as a tie-breaker. The weights were chosen on the
   *validation* split by ``bench/coldstart.py`` (never on test users); BENCHMARKS.md quotes test.
 
@@ -110,6 +111,11 @@ class ColdStart:
         n_top = max(1, int(np.ceil(POPULAR_SHARE * n_items)))
         cut = np.sort(self.counts)[::-1][n_top - 1]
         self.popular = (self.counts >= cut) & (self.counts > 0)
+        # Genres as IDF-weighted unit vectors: sharing "Crime" says more than sharing "Drama".
+        names = sorted(set().union(*self.genres))
+        flags = np.array([[g in mine for g in names] for mine in self.genres], dtype=np.float64)
+        idf = np.log((n_items + 1.0) / (flags.sum(axis=0) + 1.0)) if names else np.zeros(0)
+        self._genre_vectors = _unit(flags * idf[None, :]) if names else np.zeros((n_items, 1))
         columns = train.T.tocsr().astype(np.float64)
         norms = np.sqrt(np.asarray(columns.multiply(columns).sum(axis=1)).ravel())
         self._columns = sp.diags(1.0 / np.maximum(norms, 1e-9)) @ columns
@@ -149,14 +155,9 @@ class ColdStart:
         """Each view's raw score of every item for the seed films."""
         seeds = [int(s) for s in seeds]
         co = np.asarray((self._columns @ self._columns[seeds].T).sum(axis=1)).ravel()
-        genre = np.zeros(len(self.genres))
+        genre = (self._genre_vectors @ self._genre_vectors[seeds].T).sum(axis=1)
         people = np.zeros(len(self.genres))
         for seed in seeds:
-            mine = self.genres[seed]
-            if mine:
-                genre += np.array(
-                    [len(mine & g) / len(mine | g) if g else 0.0 for g in self.genres]
-                )
             crew = self.people[seed]
             if crew:
                 people += np.array([len(crew & p) for p in self.people], dtype=np.float64)
