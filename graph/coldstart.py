@@ -42,14 +42,14 @@ PRIOR_COUNT = 25.0
 MAX_SEEDS = 3
 #: Weights of each view's percentile in the blend, chosen on validation (bench/coldstart.py).
 BLEND_WEIGHTS: dict[str, float] = {
-    "agents": 1.0,
-    "co": 1.0,
+    "agents": 4.0,
+    "co": 4.0,
+    "lift": 0.25,
     "genre": 1.0,
-    "people": 0.25,
-    "text": 0.5,
+    "people": 0.0,
+    "text": 0.0,
     "quality": 0.25,
-    "popularity": 0.0,
-    "lift": 0.0,
+    "popularity": 2.0,
 }
 
 

@@ -59,7 +59,7 @@ def score_candidates(
         # (1,682 films: a few milliseconds), so N is the true count of what may be shown.
         candidates = matching(deps, constraints, blocked)
         if len(candidates) < context.k:
-            note = shortfall_note(deps, constraints, blocked, len(candidates), context.k)
+            note = shortfall_note(deps, constraints, blocked, len(candidates))
             out["notes"] = [*(state.get("notes") or []), note]
     out["candidates"] = [dataset.item_map.external(int(i)) for i in candidates]
     return out
@@ -135,14 +135,14 @@ NOTHING_NEW = ("No film in my catalog", "The only ")
 
 
 def shortfall_note(
-    deps: GraphDeps, constraints: dict[str, Any], blocked: set[int], found: int, k: int = 5
+    deps: GraphDeps, constraints: dict[str, Any], blocked: set[int], found: int
 ) -> str:
     """Say how many films match and offer the relaxation that binds.
 
     The offer is the first relaxation, smallest change first (:func:`widenings`: a decade
-    before a genre before a person), that alone brings in enough new films to fill the list
-    (``k - found``); when none does, the one that brings the most. So the offer always helps,
-    and "want me to widen to the 1950s?" comes before "drop Hitchcock?".
+    before a genre before a person), that alone brings in new films: it keeps as much of what
+    the person asked for as possible and always helps, so "want me to widen to the 1950s?"
+    comes before "include films without Alfred Hitchcock?". None helps: no offer.
     """
     described = describe_constraints(constraints)
     blocked_matches = sorted(
@@ -163,17 +163,14 @@ def shortfall_note(
         verb = "matches" if found <= 1 else "match"
         aside = " (besides those you have seen or I have shown)" if blocked_matches else ""
         sentence = f"{count} in my catalog {verb} {described}{aside}"
-    needed = max(1, k - found)
-    offers = [
-        (offer, len(matching(deps, relaxed, blocked)) - found)
-        for offer, relaxed in widenings(constraints)
-    ]
-    enough = [offer for offer, gain in offers if gain >= needed]
-    if enough:
-        best = enough[0]
-    else:
-        best, gain = max(offers, key=lambda o: o[1], default=("", 0))
-        best = best if gain > 0 else ""
+    best = next(
+        (
+            offer
+            for offer, relaxed in widenings(constraints)
+            if len(matching(deps, relaxed, blocked)) > found
+        ),
+        "",
+    )
     if best:
         return f"{sentence}; want me to {best}?"
     return f"{sentence}."
