@@ -126,3 +126,12 @@ def test_two_liked_films_keep_the_decade_and_mostly_share_their_genres(rec):
 def test_two_crime_films_from_another_decade_bring_crime_films(rec):
     reply, genres = _fargo_pulp_80s(rec)
     assert sum(bool({"Crime", "Thriller"} & g) for g in genres) >= 4, reply.text
+
+
+def test_one_liked_film_brings_films_like_it_not_blockbusters(rec):
+    """Issue 10: "The Godfather" once brought Godfather II, then Star Wars, Return of the Jedi."""
+    reply = rec.chat("I liked The Godfather", thread_id="g", k=5)
+    assert len(reply.items) == 5
+    crime = [i for i in reply.items if "Crime" in _row(rec, i.id)["genres"]]
+    assert len(crime) >= 4, reply.text
+    _bounded(reply.items)
