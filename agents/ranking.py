@@ -31,7 +31,8 @@ from recagents.types import Contribution, Evidence
 logger = logging.getLogger(__name__)
 
 FEATURES = ("tower_z", "history_z", "history_gap", "text", "popularity", "activity", "prelim_rank")
-_EXCLUDED = -1e9
+#: How far below the lowest learned score the best non-candidate lands.
+_BELOW = 1.0
 
 
 def _zscore(matrix: np.ndarray, seen: np.ndarray | None = None) -> np.ndarray:
@@ -183,13 +184,25 @@ class RankingAgent(Agent):
     def score(
         self, users: np.ndarray, peers: Mapping[str, np.ndarray], matrix: sp.csr_matrix
     ) -> np.ndarray:
-        """Learned scores for candidates; other items keep their preliminary order far below."""
+        """Learned scores for candidates; other items keep their preliminary order just below.
+
+        Non-candidates are shifted, per user, so the best of them sits ``_BELOW`` under the
+        lowest learned score: the order is the same as with a huge constant offset, but every
+        score stays finite and of the same size as the learned ones, so nothing downstream (a
+        constrained list reaching past the candidates, a percentile, an API field) ever sees a
+        sentinel like -1e9.
+        """
         users = np.asarray(users)
         cands, feats, prelim = self.features(users, peers, matrix)
         self.mlp.eval()
-        learned = self.mlp(torch.from_numpy(feats)).squeeze(-1).numpy()
-        out = prelim.astype(np.float64) + _EXCLUDED
-        np.put_along_axis(out, cands, learned.astype(np.float64), axis=1)
+        learned = self.mlp(torch.from_numpy(feats)).squeeze(-1).numpy().astype(np.float64)
+        out = prelim.astype(np.float64)
+        is_cand = np.zeros(out.shape, dtype=bool)
+        np.put_along_axis(is_cand, cands, True, axis=1)
+        rest_top = np.where(is_cand, -np.inf, out).max(axis=1, keepdims=True)
+        rest_top = np.where(np.isfinite(rest_top), rest_top, 0.0)
+        out = out - rest_top + learned.min(axis=1, keepdims=True) - _BELOW
+        np.put_along_axis(out, cands, learned, axis=1)
         return out
 
     # -- evidence ----------------------------------------------------------------------------

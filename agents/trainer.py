@@ -17,6 +17,7 @@ import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -103,12 +104,39 @@ def reset_namespace(store: EmbeddingStore, namespace: str) -> None:
 
 @dataclass
 class ProfileScores:
-    """Scores of every item for one (possibly cold) user, and what produced them."""
+    """Scores of every item for one (possibly cold) user, and what produced them.
+
+    ``kind`` says which path scored it: ``agents`` (the trained agents), ``cold`` (nobody liked
+    yet: popular and well liked) or ``seeds`` (one to three liked films: the agents blended with
+    content similarity); the last two are set by the serving engine.
+    """
 
     scores: np.ndarray
     history: np.ndarray
     vector: np.ndarray
     peers: dict[str, np.ndarray]
+    kind: str = "agents"
+
+    @cached_property
+    def _unseen_sorted(self) -> np.ndarray:
+        """The scores of the items outside the history, ascending (for :meth:`match`)."""
+        keep = np.ones(len(self.scores), dtype=bool)
+        keep[self.history] = False
+        values = self.scores[keep]
+        return np.sort(values[np.isfinite(values)])
+
+    def match(self, item: int) -> float:
+        """The item's percentile among the unseen items' scores, in ``[0, 1]``.
+
+        See :attr:`~recagents.types.Recommendation.match` for why a percentile.
+        """
+        ranked = self._unseen_sorted
+        score = float(self.scores[item])
+        if len(ranked) == 0 or not np.isfinite(score):
+            return 0.0
+        below = np.searchsorted(ranked, score, side="left")
+        ties = np.searchsorted(ranked, score, side="right") - below
+        return round(float(min(1.0, (below + 0.5 * ties) / len(ranked))), 4)
 
 
 @dataclass
@@ -182,7 +210,11 @@ class TrainedAgents:
             else Evidence(agent_scores={"final": round(score, 4)})
         )
         return Recommendation(
-            dataset.item_map.external(item), dataset.item_title(item), round(score, 4), evidence
+            dataset.item_map.external(item),
+            dataset.item_title(item),
+            round(score, 4),
+            evidence,
+            match=profile.match(item),
         )
 
     def recommend(

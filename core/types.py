@@ -53,6 +53,14 @@ class Recommendation:
         reason: The one-line reason shown (empty until the explain step writes it).
         reason_source: ``llm`` when the chat model's phrasing passed the checks, else
             ``template`` (written by code from the evidence).
+        match: How well the item fits this profile, in ``[0, 1]``: the share of the catalog
+            items the person has not seen that score below it (ties count half). A percentile
+            rather than a fitted probability because the ranking agent's raw scores live on a
+            per-user scale that changes with every retraining; the percentile is bounded,
+            needs no calibration data, cannot disagree with the order shown, and means the
+            same thing for a known user, a cold one and a constrained list ("a 60% match" is a
+            film only just in the better half for you). It is what people are shown ("97%
+            match"); ``score`` stays for debugging and sorting.
     """
 
     item_id: str
@@ -61,6 +69,7 @@ class Recommendation:
     evidence: Evidence = field(default_factory=Evidence)
     reason: str = ""
     reason_source: Literal["llm", "template"] = "template"
+    match: float = 0.0
 
     @property
     def id(self) -> str:
@@ -77,6 +86,7 @@ class Recommendation:
             "id": self.item_id,
             "title": self.title,
             "score": self.score,
+            "match": self.match,
             "reason": self.reason,
             "evidence": self.evidence.to_dict(),
             "reason_source": self.reason_source,
@@ -97,4 +107,5 @@ class Recommendation:
             ),
             reason=str(data.get("reason") or ""),
             reason_source="llm" if data.get("reason_source") == "llm" else "template",
+            match=float(data.get("match", 0.0)),
         )

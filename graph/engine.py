@@ -10,6 +10,7 @@ TrainedAgents` (what a run leaves behind) and is built once per process by :meth
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from functools import cached_property
 from typing import Any
 
@@ -20,6 +21,7 @@ from recagents.agents.report import TrainingReport
 from recagents.agents.trainer import ProfileScores, TrainedAgents
 from recagents.config import Settings
 from recagents.data import Dataset
+from recagents.graph.coldstart import MAX_SEEDS, ColdStart, diversify
 from recagents.types import Recommendation
 from recagents.vectorstore.base import EmbeddingStore
 from recagents.vectorstore.schema import collection_name, item_genres, item_people, where_filter
@@ -103,18 +105,57 @@ class Engine:
 
     # -- answers ----------------------------------------------------------------------------------
 
+    @cached_property
+    def coldstart(self) -> ColdStart:
+        """Popularity, damped mean ratings and content similarity for short profiles."""
+        context = self.trained.context
+        return ColdStart.from_training(context.dataset, context.train, context.item_text)
+
     def profile_scores(
         self,
         user_id: str | None,
         liked: Sequence[str] = (),
         text_vector: np.ndarray | None = None,
     ) -> ProfileScores:
-        """Every item's score for a known user, or a cold one described by items (and words)."""
-        return self.trained.profile_scores(user_id, liked, text_vector)
+        """Every item's score for a known user, or a cold one described by items (and words).
+
+        A known user keeps the agents' scores. Someone new with no liked film gets the popular,
+        well-liked order (``kind="cold"``); with one to :data:`MAX_SEEDS` liked films, the
+        agents' scores blended with co-liking and content similarity (``kind="seeds"``), see
+        :mod:`recagents.graph.coldstart` for why.
+        """
+        profile = self.trained.profile_scores(user_id, liked, text_vector)
+        if user_id is not None and user_id in self.dataset.user_map:
+            return profile
+        seeds = [int(i) for i in profile.history]
+        if not seeds and text_vector is None:
+            return replace(profile, scores=self.coldstart.cold_scores(), kind="cold")
+        if seeds and len(seeds) <= MAX_SEEDS:
+            return replace(
+                profile, scores=self.coldstart.blend(seeds, profile.scores), kind="seeds"
+            )
+        return profile
 
     def evidence(self, profile: ProfileScores, item: int) -> Recommendation:
-        """One item with its score and the evidence behind it, for a scored profile."""
-        return self.trained.recommendation(profile, item)
+        """One item with its score, match and the evidence behind it, for a scored profile.
+
+        The catalog facts the explanations may cite (train ratings, mean rating, whether the
+        film is among the most-rated) are added to ``agent_scores``; a cold list, ranked by
+        them alone, carries only them (the agents' views did not rank it).
+        """
+        rec = self.trained.recommendation(profile, item)
+        facts = self.coldstart.facts(item)
+        scores = dict(rec.evidence.agent_scores)
+        if profile.kind == "cold":
+            scores = {"popularity": scores.get("popularity", 0.0), "final": rec.score}
+        return replace(rec, evidence=replace(rec.evidence, agent_scores={**scores, **facts}))
+
+    def choose(self, profile: ProfileScores, ordered: Sequence[int], k: int) -> list[int]:
+        """The first ``k`` of ``ordered`` (best first); a cold list is spread over genres."""
+        if profile.kind != "cold":
+            return [int(i) for i in ordered[:k]]
+        pool = [int(i) for i in ordered[: max(30, 5 * k)]]
+        return diversify(pool, profile.scores, self.coldstart.genres, k)
 
     def genres(self, item: int) -> set[str]:
         """An item's genres."""

@@ -228,18 +228,35 @@ def template_reason(rec: Recommendation) -> str:
     return _score_reason(rec.evidence.agent_scores)
 
 
+#: Catalog facts the engine adds to ``agent_scores`` (not agent views).
+FACT_KEYS = ("ratings", "mean_rating", "popular")
+
+
 def _score_reason(scores: dict[str, float]) -> str:
-    """Without items or attributes, say which agent liked it most."""
-    views = {k: v for k, v in scores.items() if k != "final" and v == v}  # drop NaN
-    if not views:
-        return DEFAULT_TEXT
+    """Without items or attributes, say which agent liked it most (facts for popularity)."""
+    views = {
+        k: v for k, v in scores.items() if k != "final" and k not in FACT_KEYS and v == v
+    }  # drop NaN
+    if not views or max(views, key=lambda k: views[k]) == "popularity":
+        return facts_reason(scores) or DEFAULT_TEXT
     strongest = max(views, key=lambda k: views[k])
     return {
         "text": "A close match for what you asked for.",
-        "popularity": "A popular, well-liked pick.",
         "tower": "Close to the films you rate highly.",
         "history": "Close to the films you rate highly.",
     }.get(strongest, DEFAULT_TEXT)
+
+
+def facts_reason(scores: dict[str, float]) -> str:
+    """What the train data says of the film: "popular" only when it is among the most rated."""
+    count = scores.get("ratings")
+    mean = scores.get("mean_rating")
+    if not count or mean is None or mean != mean:
+        return ""
+    rated = f"average rating {mean:.1f} from {int(count)} ratings"
+    if scores.get("popular") == 1.0:
+        return f"One of the most-rated films in the catalog: {rated}."
+    return f"Well rated: {rated}." if mean >= 3.5 else f"{rated.capitalize()}."
 
 
 # ------------------------------------------------------------------------------ verification

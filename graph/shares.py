@@ -11,6 +11,8 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
+from recagents.graph.explain import FACT_KEYS
+
 #: How each agent's view is named for people in the "why?" bar.
 AGENT_LABELS: dict[str, str] = {
     "history": "films like the ones you liked",
@@ -42,7 +44,7 @@ def agent_shares(scores: Mapping[str, Any]) -> list[tuple[str, float]]:
     """``[(label, share)]`` of the agents that scored an item, largest first, summing to 1."""
     strengths = []
     for name, value in scores.items():
-        if name == "final":
+        if name == "final" or name in FACT_KEYS:  # the ranker's output; catalog facts, not agents
             continue
         try:
             strengths.append((AGENT_LABELS.get(name, name), _strength(name, float(value))))

@@ -303,11 +303,12 @@ class Recommender:
         scores = profile.scores.copy()
         scores[profile.history] = -np.inf
         order = np.argsort(-scores, kind="stable")
-        picks = [
+        allowed = [
             int(i)
             for i in order
             if np.isfinite(scores[i]) and self.engine.allowed(int(i), constraints)
-        ][: int(k)]
+        ]
+        picks = self.engine.choose(profile, allowed, int(k))
         return [self.engine.evidence(profile, i) for i in picks]
 
 

@@ -199,7 +199,7 @@ def card_html(
     """One recommendation as a card: title, year, genres, match, reason and a "why?".
 
     Args:
-        item: A reply item (``id``, ``title``, ``score``, ``reason``, ``evidence``).
+        item: A reply item (``id``, ``title``, ``match``, ``reason``, ``evidence``).
         rank: Position in the list, from 1.
         year: Release year from the catalog (else parsed from the title).
         genres: Genres from the catalog (``|``-joined or a list).

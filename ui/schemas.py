@@ -46,7 +46,17 @@ class Item(BaseModel):
 
     id: str = Field(description="catalog item id")
     title: str = Field(description="display title with year")
-    score: float = Field(description="the ranking agent's final score (higher is better)")
+    score: float = Field(
+        description="the ranking agent's raw final score (higher is better; for sorting and "
+        "debugging, on a per-user scale; show `match` to people)"
+    )
+    match: float = Field(
+        0.0,
+        ge=0.0,
+        le=1.0,
+        description="how well it fits, in [0, 1]: the share of the person's unseen catalog "
+        "items that score below it",
+    )
     reason: str = Field(description="one-line reason built from the evidence")
     evidence: Evidence
     reason_source: Literal["llm", "template"] = Field(

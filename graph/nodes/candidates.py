@@ -53,16 +53,127 @@ def score_candidates(
         for i in unique([*found, *collaborative])  # type: ignore[list-item]
         if i not in blocked and deps.engine.allowed(int(i), constraints)
     ]
-    if not candidates and constraints.get("people"):  # people are rare: scan the catalog
-        candidates = [
-            i
-            for i in range(dataset.n_items)
-            if i not in blocked and deps.engine.allowed(i, constraints)
-        ]
-    return {
-        "candidates": [dataset.item_map.external(int(i)) for i in candidates],
-        "profile": profile,
-    }
+    out: dict[str, Any] = {"profile": profile}
+    if len(candidates) < context.k and has_hard_constraints(constraints):
+        # Retrieval is approximate: before saying "only N match", look at the whole catalog
+        # (1,682 films: a few milliseconds), so N is the true count of what may be shown.
+        candidates = matching(deps, constraints, blocked)
+        if len(candidates) < context.k:
+            note = shortfall_note(deps, constraints, blocked, len(candidates))
+            out["notes"] = [*(state.get("notes") or []), note]
+    out["candidates"] = [dataset.item_map.external(int(i)) for i in candidates]
+    return out
+
+
+#: The constraints that can leave fewer than k films (soft preferences never do).
+HARD_KEYS = ("genres_include", "genres_exclude", "year_from", "year_to", "people")
+
+
+def has_hard_constraints(constraints: dict[str, Any]) -> bool:
+    """Whether any hard filter is set."""
+    return any(constraints.get(key) not in (None, [], "") for key in HARD_KEYS)
+
+
+def matching(deps: GraphDeps, constraints: dict[str, Any], blocked: set[int]) -> list[int]:
+    """Every catalog item that passes the hard constraints and is not blocked."""
+    allowed = deps.engine.allowed
+    return [i for i in range(deps.dataset.n_items) if i not in blocked and allowed(i, constraints)]
+
+
+def describe_constraints(constraints: dict[str, Any]) -> str:
+    """The hard constraints in words: ``Horror films with Alfred Hitchcock from 1960 to 1969``."""
+    genres = constraints.get("genres_include") or []
+    text = (" or ".join(genres) + " films") if genres else "films"
+    people = constraints.get("people") or []
+    if people:
+        joiner = " or " if constraints.get("people_any") else " and "
+        text += " with " + joiner.join(people)
+    low, high = constraints.get("year_from"), constraints.get("year_to")
+    if low is not None and high is not None:
+        text += f" from {low} to {high}" if low != high else f" from {low}"
+    elif low is not None:
+        text += f" from {low} on"
+    elif high is not None:
+        text += f" up to {high}"
+    if constraints.get("genres_exclude"):
+        text += " and no " + " or ".join(constraints["genres_exclude"])
+    return text
+
+
+def widenings(constraints: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """Each single relaxation of the hard constraints: ``(what to offer, relaxed constraints)``.
+
+    Years widen by a decade on one side at a time (said as that decade when it is one); a
+    genre, person or exclusion is dropped.
+    """
+    out: list[tuple[str, dict[str, Any]]] = []
+    low, high = constraints.get("year_from"), constraints.get("year_to")
+    if low is not None:
+        start = int(low) - 10
+        label = f"the {start}s" if start % 10 == 0 else f"{start}\u2013{int(low) - 1}"
+        out.append((f"widen to {label}", {**constraints, "year_from": start}))
+    if high is not None:
+        end = int(high) + 10
+        label = (
+            f"the {int(high) + 1}s" if (int(high) + 1) % 10 == 0 else f"{int(high) + 1}\u2013{end}"
+        )
+        out.append((f"widen to {label}", {**constraints, "year_to": end}))
+    if constraints.get("genres_include"):
+        genres = " or ".join(constraints["genres_include"])
+        out.append((f"look beyond {genres}", {**constraints, "genres_include": []}))
+    if constraints.get("people"):
+        names = " and ".join(constraints["people"])
+        out.append((f"include films without {names}", {**constraints, "people": []}))
+    if constraints.get("genres_exclude"):
+        genres = " or ".join(constraints["genres_exclude"])
+        out.append((f"allow {genres}", {**constraints, "genres_exclude": []}))
+    return out
+
+
+#: How a shortfall note starts when nothing new matches (``respond`` then adds no generic line).
+NOTHING_NEW = ("No film in my catalog", "The only ")
+
+
+def shortfall_note(
+    deps: GraphDeps, constraints: dict[str, Any], blocked: set[int], found: int
+) -> str:
+    """Say how many films match and offer the relaxation that binds.
+
+    The offer is the first relaxation, smallest change first (:func:`widenings`: a decade
+    before a genre before a person), that alone brings in new films: it keeps as much of what
+    the person asked for as possible and always helps, so "want me to widen to the 1950s?"
+    comes before "include films without Alfred Hitchcock?". None helps: no offer.
+    """
+    described = describe_constraints(constraints)
+    blocked_matches = sorted(
+        (int(i) for i in blocked if deps.engine.allowed(int(i), constraints)),
+        key=lambda i: deps.dataset.item_title(i),
+    )
+    if found == 0 and blocked_matches:
+        from recagents.graph.explain import display_title
+
+        titles = [display_title(deps.dataset.item_title(i)) for i in blocked_matches[:4]]
+        more = len(blocked_matches) - len(titles)
+        listed = ", ".join(titles) + (f" and {more} more" if more > 0 else "")
+        sentence = (
+            f"The only {described} in my catalog are ones you have seen or I have shown ({listed})"
+        )
+    else:
+        count = "No film" if found == 0 else f"Only {found} film" + ("s" if found != 1 else "")
+        verb = "matches" if found <= 1 else "match"
+        aside = " (besides those you have seen or I have shown)" if blocked_matches else ""
+        sentence = f"{count} in my catalog {verb} {described}{aside}"
+    best = next(
+        (
+            offer
+            for offer, relaxed in widenings(constraints)
+            if len(matching(deps, relaxed, blocked)) > found
+        ),
+        "",
+    )
+    if best:
+        return f"{sentence}; want me to {best}?"
+    return f"{sentence}."
 
 
 def blocked_items(deps: GraphDeps, state: ConversationState, profile: ProfileScores) -> set[int]:

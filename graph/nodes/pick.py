@@ -34,7 +34,8 @@ def pick(deps: GraphDeps, state: ConversationState, runtime: Runtime[Context]) -
         genres = deps.engine.genres
         bonus = np.array([1.5 * spread if prefer & genres(int(i)) else 0.0 for i in items])
         scores = scores + bonus
-    top = items[np.argsort(-scores, kind="stable")[: context.k]]
+    ordered = items[np.argsort(-scores, kind="stable")]
+    top = deps.engine.choose(profile, [int(i) for i in ordered], context.k)
     recs = [deps.engine.evidence(profile, int(i)) for i in top]
     out: dict[str, Any] = {"ranked": [r.to_dict() for r in recs]}
     role_outputs: dict[str, Any] = {}

@@ -9,6 +9,7 @@ from langchain_core.messages import AIMessage
 from recagents.graph.deps import unique
 from recagents.graph.explain import display_title
 from recagents.graph.intent import TurnIntent
+from recagents.graph.nodes.candidates import NOTHING_NEW
 from recagents.graph.state import ConversationState
 
 EMPTY_REPLY = "I didn't catch a question there. Tell me a movie you loved or what you'd like."
@@ -31,7 +32,8 @@ def respond(state: ConversationState) -> dict[str, Any]:
         return {"messages": [AIMessage(state["reply"])]}
     ranked = state.get("ranked") or []
     if not ranked:
-        reply = " ".join([*notes, NOTHING_FITS])
+        said = any(note.startswith(NOTHING_NEW) for note in notes)  # already offers a widening
+        reply = " ".join(notes if said else [*notes, NOTHING_FITS])
         return {"reply": reply, "messages": [AIMessage(reply)], "ranked": []}
     reply = compose_reply(state, ranked)
     ids = [r["item_id"] for r in ranked]

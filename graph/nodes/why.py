@@ -7,7 +7,7 @@ from typing import Any
 from langchain_core.messages import AIMessage
 
 from recagents.graph.deps import GraphDeps, profile_for
-from recagents.graph.explain import display_title
+from recagents.graph.explain import FACT_KEYS, display_title, facts_reason
 from recagents.graph.intent import TurnIntent
 from recagents.graph.shares import shares_sentence
 from recagents.graph.state import ConversationState
@@ -43,6 +43,10 @@ def why_text(rec: dict[str, Any]) -> str:
     text = " ".join(parts) + "."
     if shared:
         text += " It shares " + "; ".join(shared[:5]) + " with them."
+    all_scores = evidence.get("agent_scores", {})
+    facts = facts_reason(all_scores)
+    if facts:  # catalog facts (rating count, mean), said as facts rather than as scores
+        text += " " + facts
     # The agents' part as shares, never their raw scores (incomparable scales).
-    shares = shares_sentence(evidence.get("agent_scores", {}))
+    shares = shares_sentence({k: v for k, v in all_scores.items() if k not in FACT_KEYS})
     return f"{text} {shares}" if shares else text

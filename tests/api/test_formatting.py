@@ -11,6 +11,7 @@ ITEM = {
     "id": "i8",
     "title": "Film 8 (1991)",
     "score": 4.2,
+    "match": 0.974,
     "reason": "Because you liked Film 9 (1991); it shares Comedy.",
     "evidence": {
         "because_of": [{"item_id": "i9", "title": "Film 9 (1991)", "weight": 0.0135}],
@@ -30,7 +31,7 @@ def test_card_shows_title_year_genres_reason_and_why_in_words():
     assert "Rests on films you liked</span>: Film 9 (1991)" in html
     assert "Shares with them</span>: genre Comedy" in html
     # no raw, incomparable score anywhere: neither the final 4.2 nor the profile's 7.07
-    assert "4.2" not in html and "7.07" not in html and "ra-score" not in html
+    assert "4.2" not in html and "7.07" not in html and "97% match" in html
     assert "👍 liked" in fmt.card_html(ITEM, rank=1, feedback=True)
     assert "not for me" in fmt.card_html(ITEM, rank=1, feedback=False)
 
@@ -82,6 +83,20 @@ def test_a_draft_reason_is_marked_as_a_draft():
     html = fmt.card_html(ITEM, rank=1, drafting=" it tells the same <b>story</b>")
     assert "✍️ draft" in html and "ra-drafting" in html and "Because you liked" not in html
     assert "&lt;b&gt;story" in html
+
+
+def test_card_shows_a_bounded_match_never_the_raw_score():
+    """The card says "97% match"; a raw score (once a -1e9 sentinel) is never the headline."""
+    html = fmt.card_html(ITEM, rank=1)
+    score_line = html.split("<div class='ra-score'>")[1].split("</div>")[0]
+    assert score_line == "97% match"
+    sentinel = {**ITEM, "score": -999999999.09, "match": 0.0}
+    assert "999999" not in fmt.card_html(sentinel, rank=1).split("<details")[0]
+    for bad, shown in ((1.7, "100% match"), (-0.2, "0% match")):
+        card = fmt.card_html({**ITEM, "match": bad}, rank=1)
+        assert f"<div class='ra-score'>{shown}</div>" in card
+    for bad in (float("nan"), "x"):  # no figure rather than a made-up one
+        assert "ra-score" not in fmt.card_html({**ITEM, "match": bad}, rank=1)
 
 
 def test_catalog_text_is_escaped():

@@ -49,7 +49,16 @@ def test_chat_returns_reply_items_and_thread(http):
     assert body["reply"].startswith("Here are my picks")
     assert len(body["items"]) == 5
     for item in body["items"]:
-        assert set(item) == {"id", "title", "score", "reason", "evidence", "reason_source"}
+        assert set(item) == {
+            "id",
+            "title",
+            "score",
+            "match",
+            "reason",
+            "evidence",
+            "reason_source",
+        }
+        assert 0.0 <= item["match"] <= 1.0
         assert item["reason_source"] == "template"  # this server phrases with templates
         assert block_of(item["id"]) == 1  # the right answer: the rest of Film 9's block
         assert isinstance(item["score"], float) and item["reason"]
@@ -210,6 +219,21 @@ def test_recommendations_for_a_new_user_take_the_cold_start_route(http):
     body = http.get("/api/v1/recommendations/someone-new", params={"liked": "i17", "k": 3}).json()
     assert body["known_user"] is False
     assert [block_of(i["id"]) for i in body["items"]] == [2, 2, 2]
+
+
+def test_a_new_user_with_nothing_liked_gets_a_varied_list_and_no_sentinel(http):
+    """No liked film: the cold list (popular, well liked, varied genres), no raw sentinel."""
+    body = http.get("/api/v1/recommendations/nobody-yet", params={"k": 4}).json()
+    assert body["known_user"] is False and len(body["items"]) == 4
+    assert len({block_of(i["id"]) for i in body["items"]}) >= 3  # four genres, not one
+    for item in body["items"]:
+        assert abs(item["score"]) < 1e6 and 0.0 <= item["match"] <= 1.0
+        assert "popular" not in item["reason"].lower()  # no rating facts in this catalog
+    narrow = http.get(
+        "/api/v1/recommendations/nobody-yet", params={"k": 20, "genre": "horror"}
+    ).json()
+    assert narrow["items"] and all(block_of(i["id"]) == 2 for i in narrow["items"])
+    assert all(abs(i["score"]) < 1e6 for i in narrow["items"])
 
 
 def test_items_search(http):

@@ -273,3 +273,18 @@ def test_a_provider_model_reads_turns_whether_named_by_flag_or_variable(
     assert deps.structured_understanding is True
     local = builder.load_deps(settings, llm="local")
     assert local.structured_understanding is False
+
+
+def test_fewer_matches_than_asked_are_shown_and_said_never_padded(rec):
+    """8 comedies in the catalog, one liked: asking for 10 gives the other 7 and says so."""
+    rec.chat("I loved Film 9", thread_id="few", k=1)
+    shown = rec.state("few")["shown"]
+    reply = rec.chat("only comedies please", thread_id="few", k=10)
+    assert rec.state("few")["constraints"].get("genres_include") == ["Comedy"]
+    assert reply.items and all(_block(i.id) == 1 for i in reply.items), reply.text
+    assert len(reply.items) == 7 - len(shown)
+    first_line = reply.text.splitlines()[0]
+    assert first_line.startswith(f"Only {len(reply.items)} films in my catalog match Comedy films")
+    assert "want me to look beyond Comedy?" in first_line
+    for item in reply.items:
+        assert abs(item.score) < 1e6 and 0.0 <= item.match <= 1.0

@@ -308,7 +308,24 @@ def test_template_moves_articles_and_caps_the_list() -> None:
             Evidence(agent_scores={"text": 0.9, "tower": 0.1}),
             "A close match for what you asked for.",
         ),
-        (Evidence(agent_scores={"popularity": 0.9, "final": 2.0}), "A popular, well-liked pick."),
+        # "popular" is written only when the catalog facts say the film is among the most rated
+        (Evidence(agent_scores={"popularity": 0.9, "final": 2.0}), DEFAULT_TEXT),
+        (
+            Evidence(
+                agent_scores={"popularity": 0.9, "ratings": 480, "mean_rating": 4.36, "popular": 1}
+            ),
+            "One of the most-rated films in the catalog: average rating 4.4 from 480 ratings.",
+        ),
+        (
+            Evidence(
+                agent_scores={"popularity": 0.4, "ratings": 30, "mean_rating": 4.1, "popular": 0}
+            ),
+            "Well rated: average rating 4.1 from 30 ratings.",
+        ),
+        (
+            Evidence(agent_scores={"popularity": 0.4, "ratings": 30, "mean_rating": 2.5}),
+            "Average rating 2.5 from 30 ratings.",
+        ),
         (Evidence(agent_scores={"tower": 0.9}), "Close to the films you rate highly."),
         (Evidence(), DEFAULT_TEXT),
     ],
