@@ -14,6 +14,7 @@ from langgraph.runtime import Runtime
 
 from recagents.graph.context import Context
 from recagents.graph.deps import GraphDeps, profile_for
+from recagents.graph.intent import TurnIntent
 from recagents.graph.state import ConversationState
 
 
@@ -34,7 +35,9 @@ def pick(deps: GraphDeps, state: ConversationState, runtime: Runtime[Context]) -
         genres = deps.engine.genres
         bonus = np.array([1.5 * spread if prefer & genres(int(i)) else 0.0 for i in items])
         scores = scores + bonus
-    top = items[np.argsort(-scores, kind="stable")[: context.k]]
+    # "Recommend three movies": the person's count wins over the caller's default k.
+    count = TurnIntent.from_dict(state.get("intent") or {}).count
+    top = items[np.argsort(-scores, kind="stable")[: count or context.k]]
     recs = [deps.engine.evidence(profile, int(i)) for i in top]
     out: dict[str, Any] = {"ranked": [r.to_dict() for r in recs]}
     role_outputs: dict[str, Any] = {}

@@ -15,12 +15,13 @@ from langchain_core.messages import HumanMessage
 
 from recagents.graph.deps import GraphDeps, message_text
 from recagents.graph.intent import TurnIntent
+from recagents.graph.nodes.update_profile import unknown_title_notes
 from recagents.graph.state import ConversationState
 from recagents.graph.understand import LLMTurn
 
 logger = logging.getLogger(__name__)
 
-Route = Literal["start_over", "why", "clarify", "update_profile", "respond"]
+Route = Literal["start_over", "why", "about", "clarify", "update_profile", "respond"]
 
 
 def understand(deps: GraphDeps, state: ConversationState) -> dict[str, Any]:
@@ -32,7 +33,8 @@ def understand(deps: GraphDeps, state: ConversationState) -> dict[str, Any]:
     intent = deps.parser.parse(text, shown)
     if deps.structured_understanding and deps.chat_model is not None and text.strip():
         intent = _llm_intent(deps, text, shown, fallback=intent)
-    return {"intent": intent.to_dict(), "notes": [], "reply": ""}
+    notes = unknown_title_notes(deps.dataset, intent) if intent.action == "recommend" else []
+    return {"intent": intent.to_dict(), "notes": notes, "reply": ""}
 
 
 def _llm_intent(
@@ -54,8 +56,13 @@ def route(deps: GraphDeps, state: ConversationState) -> Route:
         return "start_over"
     if intent.action == "why":
         return "why"
-    if intent.action in ("empty", "smalltalk"):
+    if intent.action == "about":
+        return "about"
+    if intent.action in ("empty", "smalltalk", "other_language"):
         return "respond"
+    if intent.unknown_titles and not intent.has_signal and not state.get("last_shown"):
+        # "I liked The Matrix" and nothing else: say what we lack and ask, do not guess.
+        return "clarify"
     knows_user = bool(state.get("user_id")) and state.get("user_id") in deps.dataset.user_map
     has_profile = bool(
         state.get("liked") or state.get("anchors") or state.get("constraints") or state.get("shown")

@@ -33,6 +33,7 @@ replacement takes its place. A count ("three movies", "top 5", "give me 3") sets
 from __future__ import annotations
 
 import itertools
+import logging
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -43,6 +44,7 @@ from recagents.graph.understand.language import detect_foreign
 from recagents.graph.understand.lexicons import GenreLexicon, PeopleLexicon
 from recagents.graph.understand.matcher import CatalogMatcher
 from recagents.graph.understand.refs import ref_spans, shown_index
+from recagents.graph.understand.router import SemanticRouter
 from recagents.graph.understand.schema import LLMTurn, intent_from_llm
 from recagents.graph.understand.tokens import (
     MAX_SCAN_CHARS,
@@ -71,6 +73,8 @@ from recagents.graph.understand.years import parse_years
 
 if TYPE_CHECKING:
     from recagents.data import Dataset
+
+logger = logging.getLogger(__name__)
 
 # --------------------------------------------------------------------------------------------
 # Cue patterns, matched on the normalised words before / after a reference. Placeholders:
@@ -244,7 +248,13 @@ class IntentParser:
         popularity: One value per item index, to pick between remakes (default: interaction
             counts). See :class:`CatalogMatcher`.
         matcher: An already built matcher to reuse (the graph may share one).
+        router: A :class:`~recagents.graph.understand.router.SemanticRouter` that decides the
+            action when it is confident (the rules decide otherwise); None: rules only.
     """
+
+    #: Actions the semantic router may decide; the rest (empty, other language, start over
+    #: by its explicit words) stay with the rules.
+    ROUTED = frozenset({"recommend", "why", "about", "smalltalk", "start_over"})
 
     def __init__(
         self,
@@ -252,8 +262,10 @@ class IntentParser:
         popularity: Sequence[float] | None = None,
         *,
         matcher: CatalogMatcher | None = None,
+        router: SemanticRouter | None = None,
     ) -> None:
         self.matcher = matcher or CatalogMatcher(dataset, popularity)
+        self.router = router
         self.genres = GenreLexicon(dataset)
         self.people = PeopleLexicon(dataset)
 
@@ -266,7 +278,35 @@ class IntentParser:
     def parse(
         self, message: str, shown: Sequence[str] = (), *, force: str | None = None
     ) -> TurnIntent:
-        """Understand one chat turn.
+        """Understand one chat turn: the semantic router's action when it is sure, else the rules'.
+
+        The rules always run first (they are fast and decide empty / other-language / explicit
+        "start over" on their own); when a router is set and confidently names another action,
+        the message is read again for that action, so its fields (why target, asked genres...)
+        are filled as that action needs. See :meth:`parse_rules` for the arguments.
+        """
+        intent = self.parse_rules(message, shown, force=force)
+        if (
+            force is not None
+            or self.router is None
+            or intent.action in {"empty", "other_language", "start_over"}
+        ):
+            return intent
+        try:
+            choice = self.router.route(intent.text)
+        except Exception:  # an encoder failure must never cost a turn: the rules stand
+            logger.exception("semantic routing failed; the rules decide")
+            return intent
+        if choice is None or not choice.confident or choice.label == intent.action:
+            return intent
+        if choice.label not in self.ROUTED:
+            return intent
+        return self.parse_rules(message, shown, force=choice.label)
+
+    def parse_rules(
+        self, message: str, shown: Sequence[str] = (), *, force: str | None = None
+    ) -> TurnIntent:
+        """Understand one chat turn with the rules only.
 
         Steps: clean and tokenize the message; recognise its units (titles, people, genres,
         references to shown items); read the years around them; a why question stops there (it
@@ -298,7 +338,7 @@ class IntentParser:
             language = detect_foreign([w.norm for w in words], text)
             if language is not None or force == "other_language":
                 return TurnIntent(action="other_language", language=language or "", text=full)
-        start_over = bool(_START_OVER.search(joined)) and force in (None, "start_over")
+        start_over = (bool(_START_OVER.search(joined)) and force is None) or force == "start_over"
         shown = [] if start_over else [str(s) for s in shown]
 
         units, genre_spans, unknown = self._recognise(text, words, shown)
