@@ -24,9 +24,9 @@ from recagents.graph.understand.vocabulary import _toml
 #: Nearest exemplars per label averaged into the label's score.
 TOP_K = 2
 #: Lowest label score (cosine) the router acts on.
-MIN_SCORE = 0.55
+MIN_SCORE = 0.42
 #: Lead over the runner-up label the router needs to act.
-MIN_MARGIN = 0.06
+MIN_MARGIN = 0.08
 
 Encode = Callable[[Sequence[str]], np.ndarray]
 

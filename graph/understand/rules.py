@@ -82,7 +82,7 @@ logger = logging.getLogger(__name__)
 
 _FILLER = (
     r"(?:(?:the|a|an|really|so|much|also|just|totally|absolutely|already|both|all|of|too|again|"
-    r"actually|kinda|definitely|ever|even|still|honestly|quite|pretty|very|truly)\s)*"
+    r"actually|kinda|definitely|ever|even|still|honestly|quite|pretty|very|truly|original)\s)*"
 )
 
 
@@ -108,6 +108,9 @@ _REJECT = _cue(
 _SEEN = _cue(r"seen|watched|saw|rewatched|already have|already own")
 _LIKE = _cue(
     r"loved|love|liked|enjoyed|adore|adored|appreciated|dug|(?:fan|fans) of|"
+    r"(?:can|could) never get enough of|never get tired of|"
+    r"(?:my|our) (?:all time |very )?favou?rite(?: movie| film| one)?(?: ever)? (?:is|was|s|has "
+    r"to be|would be)|"
     r"(?:i|we|really|also|totally|do|still|always|definitely|kinda|actually|genuinely) like"
 )
 _ANCHOR = _cue(
@@ -122,14 +125,19 @@ _RETRACT = _cue(
 )
 _COORD = re.compile(r"@[top]\s(?:,\s)?(?:(?:and|or|&|nor|plus|as well as)\s)?" + _FILLER + "$")
 _POST_LIKE = re.compile(
-    r"^(?:was|is|s|were|are)\s(?:so\s|really\s|just\s|pretty\s|absolutely\s|such\s|truly\s)?"
-    r"(?:a\s|an\s)?(?:great|amazing|awesome|good|brilliant|fantastic|excellent|incredible|perfect|"
-    r"wonderful|fun|superb|masterpiece|classic|the best|my favou?rite|favou?rite)\b"
+    r"^(?:(?:for sure|definitely|really|also|too|honestly|still)\s)?"
+    r"(?:was|is|s|were|are|its|it s)\s(?:so\s|really\s|just\s|pretty\s|absolutely\s|such\s|"
+    r"truly\s|still\s)?(?:one of\s)?(?:a\s|an\s|the\s)?(?:great|amazing|awesome|good|brilliant|"
+    r"fantastic|excellent|incredible|perfect|wonderful|fun|superb|masterpiece|classic|gold|"
+    r"the best|(?:my|our) (?:all time )?favou?rites?|favou?rites?)\b"
+    r"|^(?:and\s)?(?:i\s)?(?:really\s|also\s|did\s|totally\s)*(?:liked|loved|enjoyed|like|love)\s"
+    r"(?:it|the movie|the film|that|that one)\b"
 )
 _POST_DISLIKE = re.compile(
     r"^(?:(?:was|is|s|were|are)\s(?:so\s|really\s|just\s|pretty\s|such\s)?(?:a\s|an\s)?"
     r"(?:terrible|awful|bad|boring|horrible|overrated|dull|meh|the worst|trash|garbage|lame|"
-    r"disappointing|a letdown|crap)|sucked|sucks|stank|stinks)\b"
+    r"disappointing|a letdown|crap|too (?:@g|scary|long|slow|boring|violent|sad|cheesy|dark|gory))|"
+    r"sucked|sucks|stank|stinks)\b"
 )
 _NEG_GENRE = re.compile(
     r"(?:^|\s)(?:no|not|nothing|without|except|hate|hated|dislike|disliked|avoid|skip|never|"
@@ -161,12 +169,15 @@ _ASK_BEST = re.compile(
     r"(?:^|\s)(?:which|what)\s(?:one\s|ones\s|movie\s|film\s|of (?:these|those|them|the @\w)\s)?"
     r"(?:(?:is|s|are|would be|was|do you think is)\s(?:the\s|your\s)?(?:very\s)?"
     r"(?:best|better|greatest|top|favou?rite|most (?:popular|liked|loved|acclaimed)|"
-    r"highest rated)|should i (?:watch|see|pick|choose|start with)|do you (?:recommend|suggest) "
-    r"most)(?:\s|$)|(?:^|\s)(?:the\s)?best (?:one|of (?:these|those|them))(?:\s|$)"
+    r"highest rated)|do you (?:recommend|suggest) "
+    r"most)(?:\s|$)|(?:^|\s)(?:the\s)?best (?:one|of (?:these|those|them))(?:\s|$)|"
+    r"(?:^|\s)which (?:one\s|of (?:these|those|them)\s)?should i (?:watch|see|pick|choose|start "
+    r"with)(?:\s|$)"
 )
 #: "tell me more about the second", "what is it about?", "more info on Fargo".
 _ASK_DETAILS = re.compile(
     r"(?:^|\s)(?:tell me (?:more\s|a bit\s|a little\s|something\s)?(?:more\s)?about|"
+    r"^more about|"
     r"(?:more|some) (?:info|information|details) (?:on|about)|details (?:on|about|of)|"
     r"describe|what (?:is|s|was) @[top] about|what (?:is|s) (?:it|that|this) about|"
     r"who (?:is|s) in|who (?:directed|stars in|starred in|is the director of))(?:\s|$)"
@@ -622,6 +633,9 @@ class IntentParser:
             category = _left_category(left)
             if category is None:
                 category = _right_category(tokens, pos)
+            elif category == "seen" and _right_category(tokens, pos) == "like":
+                out.add("seen", self._ref_ids(span, units, shown))  # "saw X and loved it"
+                category = "like"
             if category is None and previous and _COORD.search(left):
                 category = previous
             if category == "none":
@@ -807,8 +821,8 @@ def _guess_question(tokens: Sequence[str]) -> str:
     """For a question the router called ``about`` with no rule cue: a genre asked, else details."""
     if "@g" in tokens:
         return "genre"
-    if {"best", "better", "favourite", "favorite", "top", "greatest"} & set(tokens):
-        return "best"
+    if {"best", "better", "favourite", "favorite", "top", "greatest", "which"} & set(tokens):
+        return "best"  # "which would you pick?" asks to choose among them
     return "details"
 
 

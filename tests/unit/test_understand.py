@@ -523,6 +523,28 @@ def test_typos_after_an_article_resolve_like_the_bare_typo(parser, matcher, mess
     assert parser.parse(message).liked == [matcher.find(liked)]
 
 
+@pytest.mark.parametrize(
+    ("message", "field", "title"),
+    [
+        ("My favorite is Happy Gilmore", "liked", "Happy Gilmore (1996)"),
+        ("apollo 13 is one of my favorites", "liked", "Apollo 13 (1995)"),
+        ("Star Wars is gold", "liked", "Star Wars (1977)"),
+        ("I like the original A Nightmare on Elm Street", "liked", "Nightmare on Elm Street"),
+        ("haha The Wedding Singer for sure is a good one", "liked", "Wedding Singer, The"),
+        ("I can never get enough of Scream", "liked", "Scream (1996)"),
+        ("Jurassic park was too scary for me", "disliked", "Jurassic Park (1993)"),
+    ],
+)
+def test_real_phrasings_of_an_opinion(parser, matcher, message, field, title):
+    assert getattr(parser.parse(message), field) == [matcher.find(title)]
+
+
+def test_seen_and_liked_in_one_breath(parser, matcher):
+    alien = matcher.find("Alien (1979)")
+    intent = parser.parse("I have seen Alien and did like the movie.")
+    assert intent.liked == [alien] and intent.seen == [alien]
+
+
 def test_a_correction_retracts_and_replaces(parser, matcher):
     toy, babe = matcher.find("Toy Story (1995)"), matcher.find("Babe (1995)")
     intent = parser.parse("Actually, not Toy Story, I meant Babe")
