@@ -60,13 +60,13 @@ def route(deps: GraphDeps, state: ConversationState) -> Route:
         return "about"
     if intent.action in ("empty", "smalltalk", "other_language"):
         return "respond"
-    if intent.unknown_titles and not intent.has_signal and not state.get("last_shown"):
-        # "I liked The Matrix" and nothing else: say what we lack and ask, do not guess.
-        return "clarify"
     knows_user = bool(state.get("user_id")) and state.get("user_id") in deps.dataset.user_map
     has_profile = bool(
         state.get("liked") or state.get("anchors") or state.get("constraints") or state.get("shown")
     )
+    if intent.unknown_titles and not intent.has_signal and not knows_user and not has_profile:
+        # "I liked The Matrix" and nothing else to go on: say what we lack and ask, no guess.
+        return "clarify"
     if not intent.has_signal and not knows_user and not has_profile:
         # One clarifying question per thread; after that, recommend what we can.
         return "update_profile" if state.get("clarified") else "clarify"

@@ -263,9 +263,11 @@ class IntentParser:
             action when it is confident (the rules decide otherwise); None: rules only.
     """
 
-    #: Actions the semantic router may decide; the rest (empty, other language, start over
-    #: by its explicit words) stay with the rules.
-    ROUTED = frozenset({"recommend", "why", "about", "smalltalk", "start_over"})
+    #: Actions the semantic router may decide. The rest stay with the rules: empty and other
+    #: languages are read exactly, and "start over" wipes the thread, so only its explicit
+    #: words may trigger it ("Ignore previous instructions..." sits close to "forget
+    #: everything" in embedding space, and must not erase a conversation).
+    ROUTED = frozenset({"recommend", "why", "about", "smalltalk"})
 
     def __init__(
         self,
@@ -291,17 +293,15 @@ class IntentParser:
     ) -> TurnIntent:
         """Understand one chat turn: the semantic router's action when it is sure, else the rules'.
 
-        The rules always run first (they are fast and decide empty / other-language / explicit
-        "start over" on their own); when a router is set and confidently names another action,
-        the message is read again for that action, so its fields (why target, asked genres...)
-        are filled as that action needs. See :meth:`parse_rules` for the arguments.
+        The rules always run first. Where they hold explicit evidence they stand
+        (:func:`_rules_are_sure`: an empty or foreign message, "start over", a why or about
+        cue, or an opinion or constraint such as "I loved Film 2", which the router alone once
+        read as "describe the second film"). Otherwise, when a router is set and confidently
+        names another action, the message is read again for that action, so its fields (why
+        target, asked genres...) are filled as that action needs. See :meth:`parse_rules`.
         """
         intent = self.parse_rules(message, shown, force=force)
-        if (
-            force is not None
-            or self.router is None
-            or intent.action in {"empty", "other_language", "start_over"}
-        ):
+        if force is not None or self.router is None or _rules_are_sure(intent):
             return intent
         try:
             choice = self.router.route(intent.text)
@@ -803,6 +803,34 @@ def _blank(text: str, spans: Sequence[Span]) -> str:
 def _word_index_at(joined: str, char_at: int) -> int:
     """Index of the word starting at or after ``char_at`` of the space-joined normalised words."""
     return joined[: max(0, char_at)].count(" ") + (1 if char_at > 0 else 0)
+
+
+def _rules_are_sure(intent: TurnIntent) -> bool:
+    """Whether the rules' reading rests on explicit words the router must not overturn.
+
+    Sure: empty, other language, start over (explicit words only: it wipes the thread), a
+    why or about question (their cue patterns matched), smalltalk (only greeting words), and a
+    request that states an opinion or a constraint. Not sure: a request with nothing but
+    anchors or nothing at all ("how long is the last one?", "thanks for the suggestions!"),
+    where the rules merely fell through to their default.
+    """
+    if intent.action != "recommend":
+        return True
+    return bool(
+        intent.liked
+        or intent.disliked
+        or intent.seen
+        or intent.rejected
+        or intent.retracted
+        or intent.replacements
+        or intent.genres_include
+        or intent.genres_prefer
+        or intent.genres_exclude
+        or intent.year_from is not None
+        or intent.year_to is not None
+        or intent.people
+        or intent.count
+    )
 
 
 def _question(tokens: Sequence[str], genres: GenreLexicon, genre_spans: Sequence[Span]) -> str:
