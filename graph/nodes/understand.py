@@ -40,13 +40,24 @@ def understand(deps: GraphDeps, state: ConversationState) -> dict[str, Any]:
 def _llm_intent(
     deps: GraphDeps, text: str, shown: Sequence[str], fallback: TurnIntent
 ) -> TurnIntent:
+    if fallback.action in ("about", "other_language", "empty"):
+        # Read exactly by the parser (a question about the list needs its targets and facts
+        # asked; another language needs its name): a chat model adds nothing here.
+        return fallback
     try:
         structured = deps.chat_model.with_structured_output(LLMTurn)
         payload = structured.invoke(text[:4000])
-        return deps.parser.from_llm(payload, shown, text=text)
+        intent = deps.parser.from_llm(payload, shown, text=text)
     except Exception as exc:  # any invalid output falls back to the parser
         logger.info("structured understanding failed (%s): using the parser", exc)
         return fallback
+    if intent.action == "about":  # the schema has no question fields: the parser reads them
+        return deps.parser.parse(text, shown, force="about")
+    # The schema has no count or correction fields either: keep the parser's.
+    intent.count = intent.count or fallback.count
+    intent.retracted = intent.retracted or fallback.retracted
+    intent.replacements = intent.replacements or fallback.replacements
+    return intent
 
 
 def route(deps: GraphDeps, state: ConversationState) -> Route:
