@@ -39,10 +39,9 @@ class _Facts:
 
     def __init__(self, dataset: Dataset) -> None:
         n = dataset.n_items
-        index = {str(dataset.item_map.external(i)): i for i in range(n)}
-        frame = dataset.interactions
-        items = np.array([index.get(str(i), -1) for i in frame["item"].tolist()], dtype=np.int64)
-        keep = items >= 0
+        frame = dataset.interactions  # ``item`` holds catalog indices, not external ids
+        items = frame["item"].to_numpy().astype(np.int64)
+        keep = (items >= 0) & (items < n)
         self.count = np.bincount(items[keep], minlength=n)
         has_rating = "rating" in frame and frame["rating"].nunique() > 1
         if has_rating:
@@ -141,7 +140,10 @@ def _best(dataset: Dataset, targets: list[str], shown: list[str]) -> str:
     enough = [i for i in indices if facts.count[i] >= MIN_RATINGS] or indices
     best = max(enough, key=lambda i: (float(facts.mean[i]), int(facts.count[i])))
     title = display_title(dataset.item_title(best))
-    text = f"Of these, users rate {title} highest: {_rating_phrase(facts, best)}."
+    text = (
+        f"Of these, {title} has the highest average rating: "
+        f"{facts.mean[best]:.1f} out of {facts.scale:g} from {int(facts.count[best]):,} users."
+    )
     top = shown[0] if shown else None
     if top is not None and dataset.item_map.index(top) != best and top in targets:
         text += f" My closest match to what you told me is still {_title(dataset, top)}."
