@@ -56,6 +56,14 @@ def test_typos_after_an_article_are_liked_films(rec, message, title):
     assert reply.items and liked not in {i.id for i in reply.items}
 
 
+def test_a_sequel_of_a_liked_film_is_flagged(rec):
+    reply = rec.chat("The godfather was great", thread_id="sequel", k=5)
+    part2 = _id(rec, "Godfather: Part II, The (1974)")
+    flag = "The Godfather: Part II (1974) is a sequel to The Godfather (1972), which you liked."
+    assert (flag in reply.text) == (part2 in {i.id for i in reply.items}), reply.text
+    assert "is a sequel" not in rec.chat("I loved Fargo", thread_id="nosequel").text
+
+
 def test_catalog_search_finds_a_typed_title(rec):
     service = Service(rec)
     for typed, title in [("the termintor", "Terminator, The (1984)"), ("lion kng", "Lion King")]:

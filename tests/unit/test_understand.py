@@ -545,6 +545,24 @@ def test_seen_and_liked_in_one_breath(parser, matcher):
     assert intent.liked == [alien] and intent.seen == [alien]
 
 
+@pytest.mark.parametrize(
+    ("later", "earlier", "expected"),
+    [
+        ("Godfather: Part II, The", "Godfather, The", True),
+        ("Die Hard 2", "Die Hard", True),
+        ("Scream 2", "Scream", True),
+        ("Aliens", "Alien", False),  # no number: never claimed
+        ("Die Hard: With a Vengeance", "Die Hard", False),
+        ("Three Colors: Red", "Three Colors: Blue", False),
+        ("Toy Story", "Toy Story", False),
+    ],
+)
+def test_numbered_sequels(later, earlier, expected):
+    from recagents.graph.understand.sequels import is_sequel
+
+    assert is_sequel(later, earlier) is expected
+
+
 def test_a_correction_retracts_and_replaces(parser, matcher):
     toy, babe = matcher.find("Toy Story (1995)"), matcher.find("Babe (1995)")
     intent = parser.parse("Actually, not Toy Story, I meant Babe")
