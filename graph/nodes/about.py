@@ -52,9 +52,14 @@ class _Facts:
         else:
             self.mean = None
         self.scale = float(frame["rating"].max()) if has_rating else 0.0
-        self.appearances: Counter[str] = Counter(
-            name for cast in dataset.items["cast"].tolist() for name in _names(cast)
-        )
+        # The catalog's cast lists are alphabetical, not by billing. A person's weight is the
+        # number of ratings of the catalog films they are in: leads of well-known films weigh
+        # more than an extra. Only ever used to choose whom to name; "the cast includes" stays
+        # true whatever the order.
+        self.weight: Counter[str] = Counter()
+        for index, cast in enumerate(dataset.items["cast"].tolist()):
+            for name in _names(cast):
+                self.weight[name] += int(self.count[index])
 
 
 def _facts(dataset: Dataset) -> _Facts:
@@ -72,8 +77,17 @@ def about(deps: GraphDeps, state: ConversationState) -> dict[str, Any]:
     if not shown and not intent.about:
         return {"reply": NOTHING_SHOWN, "messages": [AIMessage(NOTHING_SHOWN)]}
     ranked = {r["item_id"]: r for r in state.get("ranked") or []}
-    reply = about_text(deps.dataset, intent, shown, ranked)
+    reply = about_text(deps.dataset, intent, shown, ranked, _preferred_people(deps.dataset, state))
     return {"reply": reply, "messages": [AIMessage(reply)]}
+
+
+def _preferred_people(dataset: Dataset, state: ConversationState) -> frozenset[str]:
+    """People the thread asked for, and the cast of films it liked."""
+    people = set((state.get("constraints") or {}).get("people") or [])
+    for item_id in state.get("liked") or []:
+        if _known(dataset, item_id):
+            people.update(_names(_row(dataset, item_id).get("cast")))
+    return frozenset(people)
 
 
 def about_text(
@@ -81,8 +95,12 @@ def about_text(
     intent: TurnIntent,
     shown: list[str],
     ranked: dict[str, dict[str, Any]] | None = None,
+    preferred: frozenset[str] = frozenset(),
 ) -> str:
-    """The answer to an ``about`` question over ``shown`` (or the items the question names)."""
+    """The answer to an ``about`` question over ``shown`` (or the items the question names).
+
+    ``preferred``: people to name first in details (asked for, or in liked films).
+    """
     ranked = ranked or {}
     targets = [i for i in intent.about if _known(dataset, i)] or shown
     if intent.question == "best":
@@ -90,7 +108,7 @@ def about_text(
     if intent.question == "genre" and intent.genres_include:
         return _genre(dataset, intent.about, shown, intent.genres_include)
     target = targets[0]
-    return _details(dataset, target, ranked.get(target))
+    return _details(dataset, target, ranked.get(target), frozenset(preferred))
 
 
 def _known(dataset: Dataset, item_id: str) -> bool:
@@ -175,8 +193,13 @@ def _genre(dataset: Dataset, about: list[str], shown: list[str], genres: list[st
     return f"Of these, {joined} {verb} listed as {asked}; the others are not."
 
 
-def _details(dataset: Dataset, item_id: str, rec: dict[str, Any] | None) -> str:
-    """More about one item: genres, director, some cast, runtime, ratings, why it was picked."""
+def _details(
+    dataset: Dataset, item_id: str, rec: dict[str, Any] | None, preferred: frozenset[str]
+) -> str:
+    """More about one item: genres, director, some cast, runtime, ratings, why it was picked.
+
+    People the person named, or who are in films they liked (``preferred``), are named first.
+    """
     facts = _facts(dataset)
     row = _row(dataset, item_id)
     index = dataset.item_map.index(item_id)
@@ -187,7 +210,7 @@ def _details(dataset: Dataset, item_id: str, rec: dict[str, Any] | None) -> str:
     directors = _names(row.get("director"))
     if directors:
         sentences.append(f"Directed by {_join(directors)}.")
-    cast = sorted(_names(row.get("cast")), key=lambda n: (-facts.appearances[n], n))
+    cast = sorted(_names(row.get("cast")), key=lambda n: (n not in preferred, -facts.weight[n], n))
     if cast:
         sentences.append(f"The cast includes {_join(cast[:CAST_NAMED])}.")
     runtime = row.get("runtime")
