@@ -810,7 +810,8 @@ def _rules_are_sure(intent: TurnIntent) -> bool:
 
     Sure: empty, other language, start over (explicit words only: it wipes the thread), a
     why or about question (their cue patterns matched), smalltalk (only greeting words), and a
-    request that states an opinion or a constraint. Not sure: a request with nothing but
+    request that states an opinion or a constraint, or names a title the catalog lacks. Not
+    sure: a request with nothing but
     anchors or nothing at all ("how long is the last one?", "thanks for the suggestions!"),
     where the rules merely fell through to their default.
     """
@@ -830,6 +831,7 @@ def _rules_are_sure(intent: TurnIntent) -> bool:
         or intent.year_to is not None
         or intent.people
         or intent.count
+        or intent.unknown_titles  # "what is The Matrix about?": say we lack it, not guess
     )
 
 
