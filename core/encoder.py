@@ -92,12 +92,18 @@ class TextEncoder:
             return int(next(iter(probe.values())).shape[0])
         return int(self._load().get_sentence_embedding_dimension())
 
-    def encode(self, texts: Sequence[str], *, progress: bool = False) -> np.ndarray:
-        """L2-normalised float32 embeddings, one row per text, from cache where possible."""
+    def encode(
+        self, texts: Sequence[str], *, progress: bool = False, cache: bool = True
+    ) -> np.ndarray:
+        """L2-normalised float32 embeddings, one row per text, from cache where possible.
+
+        ``cache=False`` neither reads nor writes the on-disk cache: chat messages are embedded
+        for routing only and must not be kept on disk.
+        """
         if len(texts) == 0:
             return np.zeros((0, self.dim), dtype=np.float32)
         keys = [_key(t) for t in texts]
-        found = self._cache_lookup(keys)
+        found = self._cache_lookup(keys) if cache else {}
         missing = sorted({k: t for k, t in zip(keys, texts, strict=True) if k not in found}.items())
         if missing:
             logger.info(
@@ -121,7 +127,8 @@ class TextEncoder:
             finally:
                 torch.set_num_threads(previous)
             fresh = {k: v for (k, _), v in zip(missing, vectors, strict=True)}
-            self._cache_store(fresh)
+            if cache:
+                self._cache_store(fresh)
             found.update(fresh)
         return np.stack([found[k] for k in keys]).astype(np.float32, copy=False)
 

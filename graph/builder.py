@@ -10,13 +10,14 @@ from langgraph.graph import END, START, StateGraph
 
 from recagents.agents.base import ConversingRole
 from recagents.config import Settings
+from recagents.encoder import TextEncoder, encoder_from_settings
 from recagents.graph import nodes
 from recagents.graph.context import Context
 from recagents.graph.deps import GraphDeps
 from recagents.graph.engine import Engine
 from recagents.graph.llm import LLMSpec, load_chat_model
 from recagents.graph.state import ConversationState, InputState
-from recagents.graph.understand import IntentParser
+from recagents.graph.understand import IntentParser, shared_router
 
 
 def make_deps(
@@ -25,12 +26,15 @@ def make_deps(
     chat_model: Any = None,
     structured_understanding: bool = False,
     roles: Sequence[ConversingRole] | None = None,
+    encoder: TextEncoder | None = None,
 ) -> GraphDeps:
     """The live objects a graph binds: engine, parser, chat model and conversing roles.
 
-    ``roles`` defaults to every trained role with a ``converse`` hook.
+    ``roles`` defaults to every trained role with a ``converse`` hook. With an ``encoder`` (the
+    catalog's sentence encoder), turns are routed semantically, the rules as fallback.
     """
-    parser = IntentParser(engine.dataset, popularity=engine.popularity)
+    router = shared_router(encoder.model_id, encoder.encode) if encoder is not None else None
+    parser = IntentParser(engine.dataset, popularity=engine.popularity, router=router)
     chosen = engine.conversing_roles() if roles is None else list(roles)
     return GraphDeps(engine, parser, chat_model, structured_understanding, chosen)
 
@@ -50,14 +54,15 @@ def load_deps(
         engine,
         chat_model=chat_model,
         structured_understanding=spec.structured_understanding and chat_model is not None,
+        encoder=encoder_from_settings(settings),
     )
 
 
 def build_graph(deps: GraphDeps) -> StateGraph:
     """The conversation graph, uncompiled.
 
-    Flow: understand -> start_over | why | clarify | (update_profile -> score_candidates -> pick
-    -> explain) -> respond.
+    Flow: understand -> start_over | why | about | clarify | (update_profile -> score_candidates
+    -> pick -> explain) -> respond.
 
     Returns:
         The uncompiled builder: ``build_graph(deps).compile(checkpointer=...)``.
@@ -67,6 +72,7 @@ def build_graph(deps: GraphDeps) -> StateGraph:
     builder.add_node("start_over", nodes.start_over)
     builder.add_node("clarify", nodes.clarify)
     builder.add_node("why", partial(nodes.why, deps))
+    builder.add_node("about", partial(nodes.about, deps))
     builder.add_node("update_profile", partial(nodes.update_profile, deps))
     builder.add_node("score_candidates", partial(nodes.score_candidates, deps))
     builder.add_node("pick", partial(nodes.pick, deps))
@@ -76,7 +82,7 @@ def build_graph(deps: GraphDeps) -> StateGraph:
     builder.add_conditional_edges(
         "understand",
         partial(nodes.route, deps),
-        ["start_over", "why", "clarify", "update_profile", "respond"],
+        ["start_over", "why", "about", "clarify", "update_profile", "respond"],
     )
     builder.add_edge("start_over", "respond")
     builder.add_edge("clarify", "respond")
@@ -85,5 +91,6 @@ def build_graph(deps: GraphDeps) -> StateGraph:
     builder.add_edge("pick", "explain")
     builder.add_edge("explain", "respond")
     builder.add_edge("why", END)
+    builder.add_edge("about", END)
     builder.add_edge("respond", END)
     return builder

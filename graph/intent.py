@@ -11,7 +11,11 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
-Action = Literal["recommend", "why", "start_over", "smalltalk", "empty"]
+Action = Literal["recommend", "why", "about", "start_over", "smalltalk", "other_language", "empty"]
+
+#: What an ``about`` turn asks of the shown list: the best of it, more on one item, or whether
+#: items have a quality that a genre stands for ("is it scary?" -> Horror).
+Question = Literal["", "best", "details", "genre"]
 
 
 @dataclass
@@ -20,8 +24,11 @@ class TurnIntent:
 
     Attributes:
         action: ``recommend`` (default: show items), ``why`` (explain an earlier pick without
-            re-ranking), ``start_over`` (forget this conversation), ``smalltalk`` (greeting /
-            thanks with nothing to act on), ``empty`` (blank or unusable input).
+            re-ranking), ``about`` (a question about the shown list: "which is the best one?",
+            "tell me more about the second", "is it scary?"), ``start_over`` (forget this
+            conversation), ``smalltalk`` (greeting / thanks with nothing to act on),
+            ``other_language`` (a message in a language the parser does not read), ``empty``
+            (blank or unusable input).
         liked: Items the person says they like/loved.
         disliked: Items they say they dislike.
         seen: Items they have already seen ("seen it" about a shown item).
@@ -36,6 +43,14 @@ class TurnIntent:
         people_any: Whether any one of ``people`` is enough ("Al Pacino or Robert De Niro")
             rather than all of them ("with Al Pacino and Robert De Niro").
         why_target: The item a ``why`` question is about (None: the first shown item).
+        about: The shown items an ``about`` question is about (empty: the whole shown list).
+        question: What an ``about`` turn asks (see :data:`Question`); its genres are in
+            ``genres_include``.
+        count: How many items the person asked for ("three movies"), or None.
+        retracted: Items the person takes back ("not Toy Story, I meant Babe": Toy Story); they
+            leave whatever list they were in.
+        replacements: Items meant instead of the retracted ones (Babe); they take their place.
+        language: For ``other_language``, the language the message seems to be in.
         unknown_titles: Titles the person named that the catalog does not have.
         suggestions: For each unknown title, the closest catalog titles.
         text: The message as received (trimmed).
@@ -56,6 +71,12 @@ class TurnIntent:
     people: list[str] = field(default_factory=list)
     people_any: bool = False
     why_target: str | None = None
+    about: list[str] = field(default_factory=list)
+    question: Question = ""
+    count: int | None = None
+    retracted: list[str] = field(default_factory=list)
+    replacements: list[str] = field(default_factory=list)
+    language: str = ""
     unknown_titles: list[str] = field(default_factory=list)
     suggestions: dict[str, list[str]] = field(default_factory=dict)
     text: str = ""
@@ -76,6 +97,8 @@ class TurnIntent:
             or self.year_from is not None
             or self.year_to is not None
             or self.people
+            or self.retracted
+            or self.replacements
         )
 
     def to_dict(self) -> dict[str, Any]:

@@ -90,6 +90,7 @@ class Recommender:
     ) -> None:
         from langgraph.checkpoint.memory import InMemorySaver
 
+        from recagents.encoder import encoder_from_settings
         from recagents.graph.builder import build_graph, make_deps
 
         self.engine = engine if isinstance(engine, Engine) else Engine(engine)
@@ -100,6 +101,7 @@ class Recommender:
             chat_model=chat_model,
             structured_understanding=structured_understanding,
             roles=roles,
+            encoder=encoder_from_settings(settings),
         )
         self.parser = self.deps.parser
         self.checkpointer = checkpointer if checkpointer is not None else InMemorySaver()

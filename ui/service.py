@@ -172,6 +172,11 @@ class Service:
         folded = query.casefold()
         hits = [i for i, title in enumerate(catalog.folded) if folded in title]
         hits.sort(key=lambda i: -float(catalog.popularity[i]))
+        # The chat's title matcher first: "the termintor", "lion kng" or "Godfather, The" find
+        # what the chat would understand, so search and chat agree on a typed title.
+        meant = self._meant(query)
+        if meant is not None:
+            hits = [meant, *(i for i in hits if i != meant)]
         picks = hits[: int(limit)]
         if len(picks) < int(limit) and len(query) >= 3:
             from rapidfuzz import fuzz, process
@@ -186,6 +191,16 @@ class Service:
                 if len(picks) >= int(limit):
                     break
         return [self._info(i) for i in picks]
+
+    def _meant(self, query: str) -> int | None:
+        """The item index the chat's title matcher reads ``query`` as, or None."""
+        parser = getattr(self._recommender, "parser", None)
+        if parser is None:
+            return None
+        item_id = parser.matcher.find(query)
+        if item_id is None:
+            return None
+        return int(self._recommender.dataset.item_map.index(item_id))
 
     def check_genre(self, genre: str) -> str:
         """The catalog's spelling of ``genre`` (case-insensitive).

@@ -1,6 +1,6 @@
 """The conversation's nodes, one module each.
 
-Flow: ``understand`` -> ``start_over`` | ``why`` | ``clarify`` | (``update_profile`` ->
+Flow: ``understand`` -> ``start_over`` | ``why`` | ``about`` | ``clarify`` | (``update_profile`` ->
 ``score_candidates`` -> ``pick`` -> ``explain``) -> ``respond``. Nodes that need the live objects
 take :class:`~recagents.graph.deps.GraphDeps` first; the builder binds it. Candidates stay in
 state and never enter a prompt: the chat model only sees the one item it phrases and its evidence.
@@ -8,6 +8,7 @@ state and never enter a prompt: the chat model only sees the one item it phrases
 
 from recagents.graph.context import MAX_MESSAGE_CHARS
 from recagents.graph.deps import GraphDeps
+from recagents.graph.nodes.about import about, about_text
 from recagents.graph.nodes.candidates import score_candidates
 from recagents.graph.nodes.clarify import clarify
 from recagents.graph.nodes.explain import catalog_titles, explain
@@ -20,6 +21,8 @@ from recagents.graph.nodes.why import why, why_text
 
 __all__ = [
     "MAX_MESSAGE_CHARS",
+    "about",
+    "about_text",
     "GraphDeps",
     "Route",
     "catalog_titles",

@@ -19,6 +19,7 @@ from recagents.agents.base import ITEM
 from recagents.agents.trainer import ProfileScores
 from recagents.graph.context import Context
 from recagents.graph.deps import GraphDeps, profile_for, unique
+from recagents.graph.intent import TurnIntent
 from recagents.graph.state import ConversationState
 
 #: What a thread says it has seen or does not want, besides the user's own history.
@@ -54,11 +55,13 @@ def score_candidates(
         if i not in blocked and deps.engine.allowed(int(i), constraints)
     ]
     out: dict[str, Any] = {"profile": profile}
-    if len(candidates) < context.k and has_hard_constraints(constraints):
+    # "Recommend three movies": the person's count is the list length ``pick`` will show.
+    wanted = TurnIntent.from_dict(state.get("intent") or {}).count or context.k
+    if len(candidates) < wanted and has_hard_constraints(constraints):
         # Retrieval is approximate: before saying "only N match", look at the whole catalog
         # (1,682 films: a few milliseconds), so N is the true count of what may be shown.
         candidates = matching(deps, constraints, blocked)
-        if len(candidates) < context.k:
+        if len(candidates) < wanted:
             note = shortfall_note(deps, constraints, blocked, len(candidates))
             out["notes"] = [*(state.get("notes") or []), note]
     out["candidates"] = [dataset.item_map.external(int(i)) for i in candidates]

@@ -8,7 +8,14 @@ from recagents.graph.state import ConversationState
 
 
 def clarify(state: ConversationState) -> dict[str, Any]:
-    """Ask one question when a request is too vague to act on (once per thread)."""
+    """Ask one question when a request is too vague to act on (once per thread).
+
+    A turn that named only titles the catalog lacks gets those notes as its question: they say
+    what the catalog covers, the closest titles, and ask what the person liked about it.
+    """
+    notes = list(state.get("notes") or [])
+    if notes:
+        return {"reply": " ".join(notes), "notes": []}
     return {
         "clarified": True,
         "reply": (

@@ -14,6 +14,11 @@ from recagents.graph.state import ConversationState
 
 EMPTY_REPLY = "I didn't catch a question there. Tell me a movie you loved or what you'd like."
 SMALLTALK_REPLY = "Hi! Tell me a movie you loved, or what you're in the mood for."
+#: One sentence for a message in another language: what is understood, and how to go on.
+OTHER_LANGUAGE_REPLY = (
+    "Sorry, I only understand English{seems}: tell me in English a movie you loved or what "
+    "you'd like to watch."
+)
 NOTHING_FITS = (
     "I couldn't find a movie that fits all of that. Try "
     "loosening a filter (genre, years or people)."
@@ -26,6 +31,10 @@ def respond(state: ConversationState) -> dict[str, Any]:
     notes = list(state.get("notes") or [])
     if intent.action == "empty":
         return {"reply": EMPTY_REPLY, "messages": [AIMessage(EMPTY_REPLY)]}
+    if intent.action == "other_language":
+        seems = f" (your message looks like {intent.language})" if intent.language else ""
+        reply = OTHER_LANGUAGE_REPLY.format(seems=seems)
+        return {"reply": reply, "messages": [AIMessage(reply)]}
     if intent.action == "smalltalk":
         return {"reply": SMALLTALK_REPLY, "messages": [AIMessage(SMALLTALK_REPLY)]}
     if state.get("reply"):  # start over / clarifying question, set this turn

@@ -15,12 +15,13 @@ from langchain_core.messages import HumanMessage
 
 from recagents.graph.deps import GraphDeps, message_text
 from recagents.graph.intent import TurnIntent
+from recagents.graph.nodes.update_profile import unknown_title_notes
 from recagents.graph.state import ConversationState
 from recagents.graph.understand import LLMTurn
 
 logger = logging.getLogger(__name__)
 
-Route = Literal["start_over", "why", "clarify", "update_profile", "respond"]
+Route = Literal["start_over", "why", "about", "clarify", "update_profile", "respond"]
 
 
 def understand(deps: GraphDeps, state: ConversationState) -> dict[str, Any]:
@@ -32,19 +33,31 @@ def understand(deps: GraphDeps, state: ConversationState) -> dict[str, Any]:
     intent = deps.parser.parse(text, shown)
     if deps.structured_understanding and deps.chat_model is not None and text.strip():
         intent = _llm_intent(deps, text, shown, fallback=intent)
-    return {"intent": intent.to_dict(), "notes": [], "reply": ""}
+    notes = unknown_title_notes(deps.dataset, intent) if intent.action == "recommend" else []
+    return {"intent": intent.to_dict(), "notes": notes, "reply": ""}
 
 
 def _llm_intent(
     deps: GraphDeps, text: str, shown: Sequence[str], fallback: TurnIntent
 ) -> TurnIntent:
+    if fallback.action in ("about", "other_language", "empty"):
+        # Read exactly by the parser (a question about the list needs its targets and facts
+        # asked; another language needs its name): a chat model adds nothing here.
+        return fallback
     try:
         structured = deps.chat_model.with_structured_output(LLMTurn)
         payload = structured.invoke(text[:4000])
-        return deps.parser.from_llm(payload, shown, text=text)
+        intent = deps.parser.from_llm(payload, shown, text=text)
     except Exception as exc:  # any invalid output falls back to the parser
         logger.info("structured understanding failed (%s): using the parser", exc)
         return fallback
+    if intent.action == "about":  # the schema has no question fields: the parser reads them
+        return deps.parser.parse(text, shown, force="about")
+    # The schema has no count or correction fields either: keep the parser's.
+    intent.count = intent.count or fallback.count
+    intent.retracted = intent.retracted or fallback.retracted
+    intent.replacements = intent.replacements or fallback.replacements
+    return intent
 
 
 def route(deps: GraphDeps, state: ConversationState) -> Route:
@@ -54,12 +67,17 @@ def route(deps: GraphDeps, state: ConversationState) -> Route:
         return "start_over"
     if intent.action == "why":
         return "why"
-    if intent.action in ("empty", "smalltalk"):
+    if intent.action == "about":
+        return "about"
+    if intent.action in ("empty", "smalltalk", "other_language"):
         return "respond"
     knows_user = bool(state.get("user_id")) and state.get("user_id") in deps.dataset.user_map
     has_profile = bool(
         state.get("liked") or state.get("anchors") or state.get("constraints") or state.get("shown")
     )
+    if intent.unknown_titles and not intent.has_signal and not knows_user and not has_profile:
+        # "I liked The Matrix" and nothing else to go on: say what we lack and ask, no guess.
+        return "clarify"
     if not intent.has_signal and not knows_user and not has_profile:
         # One clarifying question per thread; after that, recommend what we can.
         return "update_profile" if state.get("clarified") else "clarify"

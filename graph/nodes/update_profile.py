@@ -10,6 +10,7 @@ from typing import Any
 
 from recagents.data import Dataset
 from recagents.graph.deps import GraphDeps, unique
+from recagents.graph.explain import display_title
 from recagents.graph.intent import TurnIntent
 from recagents.graph.state import ConversationState
 
@@ -17,20 +18,39 @@ from recagents.graph.state import ConversationState
 def update_profile(deps: GraphDeps, state: ConversationState) -> dict[str, Any]:
     """Fold the turn's likes, dislikes and constraints into what the thread remembers."""
     intent = TurnIntent.from_dict(state.get("intent") or {})
-    liked = unique([*(state.get("liked") or []), *intent.liked])
-    disliked = unique([*(state.get("disliked") or []), *intent.disliked])
+    lists = corrected_lists(state, intent)
+    liked = unique([*lists["liked"], *intent.liked])
+    disliked = unique([*lists["disliked"], *intent.disliked])
     liked = [i for i in liked if i not in set(intent.disliked)]
     disliked = [i for i in disliked if i not in set(intent.liked)]
-    anchors = unique(intent.anchors) if intent.anchors else list(state.get("anchors") or [])
+    anchors = unique(intent.anchors) if intent.anchors else lists["anchors"]
     return {
         "liked": liked,
         "disliked": disliked,
-        "seen": unique([*(state.get("seen") or []), *intent.seen]),
+        "seen": unique([*lists["seen"], *intent.seen]),
         "rejected": unique([*(state.get("rejected") or []), *intent.rejected]),
         "anchors": anchors,
         "constraints": merge_constraints(state.get("constraints") or {}, intent),
         "notes": unknown_title_notes(deps.dataset, intent),
     }
+
+
+def corrected_lists(state: ConversationState, intent: TurnIntent) -> dict[str, list[str]]:
+    """The liked, disliked, seen and anchors lists after this turn's corrections.
+
+    "Actually, not Toy Story, I meant Babe": Toy Story leaves every list it was in, and Babe
+    joins the list Toy Story was in (liked if it was liked...); with nothing to replace, a
+    replacement is liked when the message has no other cue, as "I meant Babe" follows a like.
+    """
+    lists = {key: list(state.get(key) or []) for key in ("liked", "disliked", "seen", "anchors")}
+    gone = set(intent.retracted)
+    homes = [key for key, values in lists.items() if gone & set(values)]
+    for key in lists:
+        lists[key] = [i for i in lists[key] if i not in gone]
+    if intent.replacements:
+        for key in homes or ["liked"]:
+            lists[key] = unique([*lists[key], *intent.replacements])
+    return lists
 
 
 def merge_constraints(current: dict[str, Any], intent: TurnIntent) -> dict[str, Any]:
@@ -53,18 +73,37 @@ def merge_constraints(current: dict[str, Any], intent: TurnIntent) -> dict[str, 
     return constraints
 
 
+def catalog_coverage(dataset: Dataset) -> str:
+    """What the catalog covers, from the loaded catalog: "1,682 films from 1922 to 1998".
+
+    Said whenever a title is missing, so a person learns why (a 1999 film cannot be in a catalog
+    that ends in 1998) rather than guessing; computed, so another catalog says its own numbers.
+    """
+    years = dataset.items["year"].dropna() if "year" in dataset.items else []
+    if len(years):
+        return f"{dataset.n_items:,} films from {int(min(years))} to {int(max(years))}"
+    return f"{dataset.n_items:,} films"
+
+
 def unknown_title_notes(dataset: Dataset, intent: TurnIntent) -> list[str]:
-    """One sentence per title we could not find, with the closest catalog titles."""
+    """One sentence per title we could not find: what the catalog covers, the closest titles."""
     notes = []
     for unknown in intent.unknown_titles:
         options = [
-            dataset.item_title(dataset.item_map.index(i))
+            display_title(dataset.item_title(dataset.item_map.index(i)))
             for i in intent.suggestions.get(unknown, [])
         ]
         hint = (
-            f" Did you mean {', '.join(options[:-1])} or {options[-1]}?"
+            f"{', '.join(options[:-1])} or {options[-1]}"
             if len(options) > 1
-            else (f" Did you mean {options[0]}?" if options else "")
+            else (options[0] if options else "")
         )
-        notes.append(f"I don't know \u201c{unknown}\u201d.{hint}")
+        ask = (
+            f" Did you mean {hint}, or can you tell me what you liked about it?"
+            if hint
+            else " Can you tell me what you liked about it?"
+        )
+        notes.append(
+            f"I don't have \u201c{unknown}\u201d: my catalog has {catalog_coverage(dataset)}.{ask}"
+        )
     return notes

@@ -16,6 +16,11 @@ Pieces, one module each:
 - ``years``: :func:`parse_years`, "from the 90s", "newer than 2000", "between 1980 and 1990".
 - ``rules``: :class:`IntentParser`, the rules that combine them into a :class:`TurnIntent`; the
   module's docstring gives the precedence of actions and how cues classify references.
+- ``router``: :class:`SemanticRouter`, the action from the nearest labelled example turns
+  (``words/exemplars.toml``) embedded with the sentence encoder; the rules decide when it is
+  unsure.
+- ``language``: :func:`detect_foreign`, a message in another language, by function words and
+  script.
 - ``refs``: references to the items shown in the previous reply ("the second one", "it").
 - ``schema``: :class:`LLMTurn` / :func:`intent_schema` / :func:`intent_from_llm`, the
   structured-output schema for a chat model and its mapping onto catalog ids through the same
@@ -29,8 +34,10 @@ Work is capped so that any message is handled in milliseconds: only the first
 :data:`MAX_FUZZY_QUERIES` fuzzy look-ups run per message.
 """
 
+from recagents.graph.understand.language import detect_foreign
 from recagents.graph.understand.lexicons import GenreLexicon, PeopleLexicon
 from recagents.graph.understand.matcher import MAX_FUZZY_QUERIES, CatalogMatcher, Mention
+from recagents.graph.understand.router import RouteChoice, SemanticRouter, shared_router
 from recagents.graph.understand.rules import IntentParser
 from recagents.graph.understand.schema import LLMTurn, intent_from_llm, intent_schema
 from recagents.graph.understand.tokens import MAX_NGRAM, MAX_SCAN_CHARS
@@ -46,6 +53,10 @@ __all__ = [
     "LLMTurn",
     "Mention",
     "PeopleLexicon",
+    "RouteChoice",
+    "SemanticRouter",
+    "detect_foreign",
+    "shared_router",
     "intent_from_llm",
     "intent_schema",
     "parse_years",

@@ -317,6 +317,21 @@ class CatalogMatcher:
             return True
         return i >= 2 and (words[i - 2].norm, words[i - 1].norm) in TITLE_CUE_BIGRAMS
 
+    def _is_cued(self, words: Sequence[Word], i: int) -> bool:
+        """A cue right before ``words[i]``, or before an article right before it.
+
+        People type "I liked the fugitve" as often as "I liked fugitve": the article must not
+        hide the cue, or a typo resolves bare but not inside a sentence.
+        """
+        if self._is_cue(words, i):
+            return True
+        return (
+            i >= 2
+            and words[i - 1].norm in EN_ARTICLES
+            and not is_break(words[i])
+            and self._is_cue(words, i - 1)
+        )
+
     @staticmethod
     def _inside_name(words: Sequence[Word], i: int, j: int) -> bool:
         """Whether a capitalised word is glued to another capitalised word (a longer name)."""
@@ -443,8 +458,12 @@ class CatalogMatcher:
                 tokens = [w.norm for w in words[i : i + n]]
                 if tokens[0] in EN_ARTICLES:
                     tokens = tokens[1:]
-                if len(tokens) < 2 or not any(distinctive(t) for t in tokens):
+                if len(tokens) < 2:
                     continue
+                if not any(distinctive(t) for t in tokens) and not (
+                    self._is_cued(words, i) and any(_unusual(t) for t in tokens)
+                ):
+                    continue  # "lion kng" after "loved (the)": a typo'd title, cued
                 query = " ".join(tokens)
                 if len(query) < 6 or query in self._blocked:
                     continue
@@ -468,7 +487,7 @@ class CatalogMatcher:
                 and len(token) >= 5
                 and token.isalpha()
                 and distinctive(token)
-                and self._is_cue(words, i)
+                and self._is_cued(words, i)
                 and token not in self._exact
             ):
                 queries += 1
@@ -499,6 +518,16 @@ class CatalogMatcher:
             if j < len(words) and words[j].norm == match.group(1):
                 j += 1
         return Span(i, j, "title", self._ids[idx], score, words[i].start, end)
+
+
+def _unusual(token: str) -> bool:
+    """A word that is not English (a typo or a name): "kng" in "lion kng"."""
+    return (
+        len(token) >= 3
+        and token.isalpha()
+        and token not in COMMON_WORDS
+        and (token not in STOPWORDS)
+    )
 
 
 def _year_or_none(value: Any) -> int | None:

@@ -3,13 +3,19 @@
 Precedence of :meth:`IntentParser.parse` (first that applies decides the action):
 
 1. ``empty``: blank, or no letter or digit at all.
+1b. ``other_language``: the message is in another language (:mod:`.language`): one clear
+   sentence says English is understood, rather than an English question that ignores it.
 2. ``start_over``: "start over", "reset", "restart", "new conversation", "forget everything"...
    The rest of the message is still parsed (minus references to shown items, which the reset
    makes meaningless), so "start over, comedies from the 90s" keeps its genres and years.
 3. ``why``: "why did you pick that?", "why the second one", "how come", "what makes you think".
    Only ``why_target`` is filled (an ordinal, a pronoun or a title; ``None`` when the question
    names nothing, which the intent defines as the first shown item): a why question must not
-   re-rank.
+   re-rank. A request that happens to contain "why" ("recommend three comedies and tell me why
+   each is good") is a request: a request verb before the cue keeps it ``recommend``.
+3b. ``about``: a question about the shown list: "which is the best one?" (``best``), "tell me
+   more about the second" (``details``), "is it scary?" (``genre``, the genres asked in
+   ``genres_include``). Answered from the facts held, without re-ranking.
 4. ``recommend``: the message carries any signal (items, genres, years, people, unknown titles).
 5. ``smalltalk``: only greeting / thanks words ("hi", "thanks!", "hello there").
 6. ``recommend`` with no signal: anything else (other languages, gibberish, "show me something").
@@ -18,20 +24,27 @@ Inside a message, references are classified by the cue right before them (negati
 dislike > reject > seen > like > similar), then by a cue right after ("X was great"), then by
 coordination with the previous reference ("I loved Fargo and Heat"); a title with no cue is an
 anchor, an ordinal with no cue is an anchor, a pronoun with no cue is ignored.
+
+Corrections: "I meant Babe" makes Babe a replacement; "actually not Toy Story" (or any "not X"
+in a message that has a replacement) retracts Toy Story: it leaves the list it was in and the
+replacement takes its place. A count ("three movies", "top 5", "give me 3") sets ``count``.
 """
 
 from __future__ import annotations
 
 import itertools
+import logging
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from recagents.graph.intent import TurnIntent
+from recagents.graph.understand.language import detect_foreign
 from recagents.graph.understand.lexicons import GenreLexicon, PeopleLexicon
 from recagents.graph.understand.matcher import CatalogMatcher
 from recagents.graph.understand.refs import ref_spans, shown_index
+from recagents.graph.understand.router import SemanticRouter
 from recagents.graph.understand.schema import LLMTurn, intent_from_llm
 from recagents.graph.understand.tokens import (
     MAX_SCAN_CHARS,
@@ -49,6 +62,8 @@ from recagents.graph.understand.vocabulary import (
     COMMON_WORDS,
     CONNECTORS,
     EN_ARTICLES,
+    MEDIA_NOUNS,
+    NUMBER_WORDS,
     SMALLTALK,
     SMALLTALK_CORE,
     STOPWORDS,
@@ -59,13 +74,15 @@ from recagents.graph.understand.years import parse_years
 if TYPE_CHECKING:
     from recagents.data import Dataset
 
+logger = logging.getLogger(__name__)
+
 # --------------------------------------------------------------------------------------------
 # Cue patterns, matched on the normalised words before / after a reference. Placeholders:
 # @t title, @n person, @g genre, @o ordinal, @p pronoun; "," a soft break.
 
 _FILLER = (
     r"(?:(?:the|a|an|really|so|much|also|just|totally|absolutely|already|both|all|of|too|again|"
-    r"actually|kinda|definitely|ever|even|still|honestly|quite|pretty|very|truly)\s)*"
+    r"actually|kinda|definitely|ever|even|still|honestly|quite|pretty|very|truly|original)\s)*"
 )
 
 
@@ -91,6 +108,9 @@ _REJECT = _cue(
 _SEEN = _cue(r"seen|watched|saw|rewatched|already have|already own")
 _LIKE = _cue(
     r"loved|love|liked|enjoyed|adore|adored|appreciated|dug|(?:fan|fans) of|"
+    r"(?:can|could) never get enough of|never get tired of|"
+    r"(?:my|our) (?:all time |very )?favou?rite(?: movie| film| one)?(?: ever)? (?:is|was|s|has "
+    r"to be|would be)|"
     r"(?:i|we|really|also|totally|do|still|always|definitely|kinda|actually|genuinely) like"
 )
 _ANCHOR = _cue(
@@ -98,16 +118,26 @@ _ANCHOR = _cue(
     r"akin to|style of|likes of|spirit of|more|as|about|comparable to|close to|resembling|"
     r"more of"
 )
+_REPLACE = _cue(r"(?:i\s|i\sactually\s)?(?:meant|mean)(?:\sto\ssay)?")
+_RETRACT = _cue(
+    r"(?:actually|oops|sorry|wait|no wait|correction|scratch that|i mean|i meant)\s(?:,\s)?"
+    r"(?:not|no)|(?:i\s)?(?:didn t|did not|don t|do not) mean|scratch|forget about|forget"
+)
 _COORD = re.compile(r"@[top]\s(?:,\s)?(?:(?:and|or|&|nor|plus|as well as)\s)?" + _FILLER + "$")
 _POST_LIKE = re.compile(
-    r"^(?:was|is|s|were|are)\s(?:so\s|really\s|just\s|pretty\s|absolutely\s|such\s|truly\s)?"
-    r"(?:a\s|an\s)?(?:great|amazing|awesome|good|brilliant|fantastic|excellent|incredible|perfect|"
-    r"wonderful|fun|superb|masterpiece|classic|the best|my favou?rite|favou?rite)\b"
+    r"^(?:(?:for sure|definitely|really|also|too|honestly|still)\s)?"
+    r"(?:was|is|s|were|are|its|it s)\s(?:so\s|really\s|just\s|pretty\s|absolutely\s|such\s|"
+    r"truly\s|still\s)?(?:one of\s)?(?:a\s|an\s|the\s)?(?:great|amazing|awesome|good|brilliant|"
+    r"fantastic|excellent|incredible|perfect|wonderful|fun|superb|masterpiece|classic|gold|"
+    r"the best|(?:my|our) (?:all time )?favou?rites?|favou?rites?)\b"
+    r"|^(?:and\s)?(?:i\s)?(?:really\s|also\s|did\s|totally\s)*(?:liked|loved|enjoyed|like|love)\s"
+    r"(?:it|the movie|the film|that|that one)\b"
 )
 _POST_DISLIKE = re.compile(
     r"^(?:(?:was|is|s|were|are)\s(?:so\s|really\s|just\s|pretty\s|such\s)?(?:a\s|an\s)?"
     r"(?:terrible|awful|bad|boring|horrible|overrated|dull|meh|the worst|trash|garbage|lame|"
-    r"disappointing|a letdown|crap)|sucked|sucks|stank|stinks)\b"
+    r"disappointing|a letdown|crap|too (?:@g|scary|long|slow|boring|violent|sad|cheesy|dark|gory))|"
+    r"sucked|sucks|stank|stinks)\b"
 )
 _NEG_GENRE = re.compile(
     r"(?:^|\s)(?:no|not|nothing|without|except|hate|hated|dislike|disliked|avoid|skip|never|"
@@ -130,6 +160,55 @@ _WHY = re.compile(
     r"what made you (?:think|say|pick|choose|suggest|recommend)|explain (?:why|that|this|it|the|"
     r"your|how)|what s the reason|what is the reason|reason (?:for|behind))(?:\s|$)"
 )
+_REQUEST_BEFORE_WHY = re.compile(
+    r"(?:^|\s)(?:recommend|suggest|give me|show me|find me|list|pick|i want|i d like|"
+    r"i would like|looking for|i need|can you (?:recommend|suggest|give|find|show))\s"
+)
+#: "which is the best one?", "which should I watch first?", "what's your favourite of these?"
+_ASK_BEST = re.compile(
+    r"(?:^|\s)(?:which|what)\s(?:one\s|ones\s|movie\s|film\s|of (?:these|those|them|the @\w)\s)?"
+    r"(?:(?:is|s|are|would be|was|do you think is)\s(?:the\s|your\s)?(?:very\s)?"
+    r"(?:best|better|greatest|top|favou?rite|most (?:popular|liked|loved|acclaimed)|"
+    r"highest rated)|do you (?:recommend|suggest) "
+    r"most)(?:\s|$)|(?:^|\s)(?:the\s)?best (?:one|of (?:these|those|them))(?:\s|$)|"
+    r"(?:^|\s)which (?:one\s|of (?:these|those|them)\s)?should i (?:watch|see|pick|choose|start "
+    r"with)(?:\s|$)"
+)
+#: "tell me more about the second", "what is it about?", "more info on Fargo".
+_ASK_DETAILS = re.compile(
+    r"(?:^|\s)(?:tell me (?:more\s|a bit\s|a little\s|something\s)?(?:more\s)?about|"
+    r"^more about|"
+    r"(?:more|some) (?:info|information|details) (?:on|about)|details (?:on|about|of)|"
+    r"describe|what (?:is|s|was) @[top] about|what (?:is|s) (?:it|that|this) about|"
+    r"who (?:is|s) in|who (?:directed|stars in|starred in|is the director of))(?:\s|$)"
+)
+#: "is it scary?", "is the second one funny?", "are any of them romantic?"
+_ASK_GENRE = re.compile(
+    r"^(?:so\s|and\s|but\s|ok\s|okay\s)?(?:is|are|was|were|isn t|aren t)\s"
+    r"(?:(?!@g)[^\s.]+\s){0,5}@g(?:\s|$)"
+)
+_COUNT_LEAD = frozenset(
+    {"top", "recommend", "suggest", "give", "show", "me", "list", "pick", "find"}
+)
+_COUNT_FOLLOW = MEDIA_NOUNS | {
+    "@g",
+    "more",
+    "other",
+    "picks",
+    "recommendations",
+    "suggestions",
+    "titles",
+    "options",
+    "good",
+    "great",
+    "new",
+    "different",
+    "classic",
+    "old",
+    "recent",
+}
+#: Most items a person can ask for in one reply.
+MAX_COUNT = 20
 _NOT_WHY_BEFORE = re.compile(
     r"(?:^|\s)(?:know|see|understand|wonder|that s|that is|which is|is|matter|idea)\s$"
 )
@@ -142,6 +221,8 @@ class _Collected:
     seen: list[str] = field(default_factory=list)
     rejected: list[str] = field(default_factory=list)
     anchors: list[str] = field(default_factory=list)
+    retracted: list[str] = field(default_factory=list)
+    replacements: list[str] = field(default_factory=list)
 
     def add(self, category: str, ids: Iterable[str]) -> None:
         getattr(self, category).extend(ids)
@@ -153,6 +234,8 @@ _CATEGORY_FIELD = {
     "seen": "seen",
     "reject": "rejected",
     "anchor": "anchors",
+    "retract": "retracted",
+    "replace": "replacements",
 }
 
 
@@ -176,7 +259,15 @@ class IntentParser:
         popularity: One value per item index, to pick between remakes (default: interaction
             counts). See :class:`CatalogMatcher`.
         matcher: An already built matcher to reuse (the graph may share one).
+        router: A :class:`~recagents.graph.understand.router.SemanticRouter` that decides the
+            action when it is confident (the rules decide otherwise); None: rules only.
     """
+
+    #: Actions the semantic router may decide. The rest stay with the rules: empty and other
+    #: languages are read exactly, and "start over" wipes the thread, so only its explicit
+    #: words may trigger it ("Ignore previous instructions..." sits close to "forget
+    #: everything" in embedding space, and must not erase a conversation).
+    ROUTED = frozenset({"recommend", "why", "about", "smalltalk"})
 
     def __init__(
         self,
@@ -184,8 +275,10 @@ class IntentParser:
         popularity: Sequence[float] | None = None,
         *,
         matcher: CatalogMatcher | None = None,
+        router: SemanticRouter | None = None,
     ) -> None:
         self.matcher = matcher or CatalogMatcher(dataset, popularity)
+        self.router = router
         self.genres = GenreLexicon(dataset)
         self.people = PeopleLexicon(dataset)
 
@@ -195,8 +288,36 @@ class IntentParser:
         """:func:`intent_from_llm` with this parser's matcher and lexicons."""
         return intent_from_llm(payload, self.matcher, self.genres, self.people, shown, text=text)
 
-    def parse(self, message: str, shown: Sequence[str] = ()) -> TurnIntent:
-        """Understand one chat turn.
+    def parse(
+        self, message: str, shown: Sequence[str] = (), *, force: str | None = None
+    ) -> TurnIntent:
+        """Understand one chat turn: the semantic router's action when it is sure, else the rules'.
+
+        The rules always run first. Where they hold explicit evidence they stand
+        (:func:`_rules_are_sure`: an empty or foreign message, "start over", a why or about
+        cue, or an opinion or constraint such as "I loved Film 2", which the router alone once
+        read as "describe the second film"). Otherwise, when a router is set and confidently
+        names another action, the message is read again for that action, so its fields (why
+        target, asked genres...) are filled as that action needs. See :meth:`parse_rules`.
+        """
+        intent = self.parse_rules(message, shown, force=force)
+        if force is not None or self.router is None or _rules_are_sure(intent):
+            return intent
+        try:
+            choice = self.router.route(intent.text)
+        except Exception:  # an encoder failure must never cost a turn: the rules stand
+            logger.exception("semantic routing failed; the rules decide")
+            return intent
+        if choice is None or not choice.confident or choice.label == intent.action:
+            return intent
+        if choice.label not in self.ROUTED:
+            return intent
+        return self.parse_rules(message, shown, force=choice.label)
+
+    def parse_rules(
+        self, message: str, shown: Sequence[str] = (), *, force: str | None = None
+    ) -> TurnIntent:
+        """Understand one chat turn with the rules only.
 
         Steps: clean and tokenize the message; recognise its units (titles, people, genres,
         references to shown items); read the years around them; a why question stops there (it
@@ -207,6 +328,8 @@ class IntentParser:
         Args:
             message: What the person typed (any text: it is never executed or trusted).
             shown: Item ids shown in the previous reply, in order, for "the second one", "it".
+            force: An action decided elsewhere (the semantic router): the fields are read as
+                for that action, whatever the cue words say. ``None``: the rules decide.
 
         Returns:
             The turn's intent, ``source="parser"``; item id lists are de-duplicated in order.
@@ -222,7 +345,11 @@ class IntentParser:
             return TurnIntent(action="empty", text=full)
         words = tokenize(text)
         joined = " ".join(w.norm for w in words)
-        start_over = bool(_START_OVER.search(joined))
+        if force is None or force == "other_language":
+            language = detect_foreign([w.norm for w in words], text)
+            if language is not None or force == "other_language":
+                return TurnIntent(action="other_language", language=language or "", text=full)
+        start_over = (bool(_START_OVER.search(joined)) and force is None) or force == "start_over"
         shown = [] if start_over else [str(s) for s in shown]
 
         units, genre_spans, unknown = self._recognise(text, words, shown)
@@ -232,9 +359,24 @@ class IntentParser:
         intent.year_from, intent.year_to = parse_years(blanked)
 
         why = _WHY.search(joined)
-        if why and not _NOT_WHY_BEFORE.search(joined[: why.start() + 1]):
+        is_why = bool(
+            why
+            and not _NOT_WHY_BEFORE.search(joined[: why.start() + 1])
+            and not _REQUEST_BEFORE_WHY.search(joined[: why.start() + 1])
+        )
+        if (force is None and is_why and not start_over) or force == "why":
             intent.action = "why"
-            intent.why_target = self._why_target(units, words, why.start(), joined, shown)
+            at = why.start() if why else 0
+            intent.why_target = self._why_target(units, words, at, joined, shown)
+            intent.year_from = intent.year_to = None
+            return intent
+        question = _question(tokens, self.genres, genre_spans)
+        if (force is None and question and not start_over) or force == "about":
+            intent.action = "about"
+            intent.question = question or _guess_question(tokens)
+            intent.about = self._about_targets(units, tokens, shown)
+            self._genres(genre_spans, tokens, positions, intent)
+            intent.genres_exclude = intent.genres_prefer = []
             intent.year_from = intent.year_to = None
             return intent
 
@@ -248,7 +390,13 @@ class IntentParser:
             title: [item for item, _, _ in self.matcher.closest(title, 3)]
             for title in intent.unknown_titles
         }
+        intent.count = _count(tokens)
         self._decide_action(intent, text, words, shown, start_over=start_over)
+        if force in ("smalltalk", "recommend") and intent.action != "start_over":
+            if force == "smalltalk" and not intent.has_signal and not intent.unknown_titles:
+                intent.action = "smalltalk"
+            elif force == "recommend" and intent.action == "smalltalk":
+                intent.action = "recommend"
         return intent
 
     # ---------------------------------------------------------------- rule pieces
@@ -313,7 +461,18 @@ class IntentParser:
         self._classify(units, tokens, positions, shown, collected)
         if shown and not collected.seen and _mentions_seen(tokens):
             collected.seen.append(shown[0])
-        for name in ("liked", "disliked", "seen", "rejected", "anchors"):
+        if collected.replacements:  # "not Toy Story, I meant Babe": the "not" takes it back
+            collected.retracted.extend(collected.rejected)
+            collected.rejected = []
+        for name in (
+            "liked",
+            "disliked",
+            "seen",
+            "rejected",
+            "anchors",
+            "retracted",
+            "replacements",
+        ):
             setattr(intent, name, unique(getattr(collected, name)))
 
     def _decide_action(
@@ -423,6 +582,23 @@ class IntentParser:
                 return ids[0]
         return None
 
+    def _about_targets(
+        self, units: Sequence[Span], tokens: Sequence[str], shown: Sequence[str]
+    ) -> list[str]:
+        """The shown items an ``about`` question names; empty means the whole shown list.
+
+        "it" / "that" with nothing else named is the first shown item (as for "why"); "them",
+        "these", "any of them" are the whole list.
+        """
+        targets: list[str] = []
+        for span in units:
+            if span.kind not in {"title", "ordinal", "pronoun"}:
+                continue
+            if span.kind == "pronoun" and span.value in {"all", "both"}:
+                continue
+            targets.extend(self._ref_ids(span, units, shown))
+        return unique(targets)
+
     def _ref_ids(self, span: Span, units: Sequence[Span], shown: Sequence[str]) -> list[str]:
         """Item ids a reference unit points at (pronouns: an earlier title, else ``shown``)."""
         if span.kind == "title":
@@ -457,6 +633,9 @@ class IntentParser:
             category = _left_category(left)
             if category is None:
                 category = _right_category(tokens, pos)
+            elif category == "seen" and _right_category(tokens, pos) == "like":
+                out.add("seen", self._ref_ids(span, units, shown))  # "saw X and loved it"
+                category = "like"
             if category is None and previous and _COORD.search(left):
                 category = previous
             if category == "none":
@@ -550,6 +729,10 @@ def _left_category(left: str) -> str | None:
     """
     if not left:
         return None
+    if _REPLACE.search(left):
+        return "replace"
+    if _RETRACT.search(left):
+        return "retract"
     if _NOT_SEEN.search(left):
         return "none"
     if _ASKED_SEEN.search(left):
@@ -620,3 +803,81 @@ def _blank(text: str, spans: Sequence[Span]) -> str:
 def _word_index_at(joined: str, char_at: int) -> int:
     """Index of the word starting at or after ``char_at`` of the space-joined normalised words."""
     return joined[: max(0, char_at)].count(" ") + (1 if char_at > 0 else 0)
+
+
+def _rules_are_sure(intent: TurnIntent) -> bool:
+    """Whether the rules' reading rests on explicit words the router must not overturn.
+
+    Sure: empty, other language, start over (explicit words only: it wipes the thread), a
+    why or about question (their cue patterns matched), smalltalk (only greeting words), and a
+    request that states an opinion or a constraint, or names a title the catalog lacks. Not
+    sure: a request with nothing but
+    anchors or nothing at all ("how long is the last one?", "thanks for the suggestions!"),
+    where the rules merely fell through to their default.
+    """
+    if intent.action != "recommend":
+        return True
+    return bool(
+        intent.liked
+        or intent.disliked
+        or intent.seen
+        or intent.rejected
+        or intent.retracted
+        or intent.replacements
+        or intent.genres_include
+        or intent.genres_prefer
+        or intent.genres_exclude
+        or intent.year_from is not None
+        or intent.year_to is not None
+        or intent.people
+        or intent.count
+        or intent.unknown_titles  # "what is The Matrix about?": say we lack it, not guess
+    )
+
+
+def _question(tokens: Sequence[str], genres: GenreLexicon, genre_spans: Sequence[Span]) -> str:
+    """What an ``about`` turn asks ("best", "details", "genre"), or "" for no such question."""
+    sentence = " ".join(t for t in tokens if t != ",")
+    if _ASK_BEST.search(sentence):
+        return "best"
+    if _ASK_DETAILS.search(sentence) and any(t in {"@t", "@o", "@p"} for t in tokens):
+        return "details"
+    if genre_spans and _ASK_GENRE.search(sentence):
+        return "genre"
+    return ""
+
+
+def _guess_question(tokens: Sequence[str]) -> str:
+    """For a question the router called ``about`` with no rule cue: a genre asked, else details."""
+    if "@g" in tokens:
+        return "genre"
+    if {"best", "better", "favourite", "favorite", "top", "greatest", "which"} & set(tokens):
+        return "best"  # "which would you pick?" asks to choose among them
+    return "details"
+
+
+def _count(tokens: Sequence[str]) -> int | None:
+    """How many items a turn asks for: "three movies", "top 5", "give me 3", else None.
+
+    A number counts when a media noun, a genre or "more" follows it, or a request word ("top",
+    "give me", "recommend") precedes it; "one" needs a noun after it ("one more" is not a count).
+    """
+    for pos, tok in enumerate(tokens):
+        if tok in NUMBER_WORDS:
+            value = NUMBER_WORDS[tok] + 1
+        elif tok.isdigit() and len(tok) <= 2:
+            value = int(tok)
+        else:
+            continue
+        if not 1 <= value <= MAX_COUNT:
+            continue
+        after = tokens[pos + 1 : pos + 3]
+        follows = bool(after) and (
+            after[0] in _COUNT_FOLLOW or (len(after) > 1 and after[1] in MEDIA_NOUNS | {"@g"})
+        )
+        leads = pos > 0 and tokens[pos - 1] in _COUNT_LEAD
+        if follows and (value > 1 or (after and after[0] != "more")):
+            return value
+        if leads and value > 1:
+            return value
+    return None

@@ -44,7 +44,11 @@ class LLMTurn(BaseModel):
 
     model_config = ConfigDict(extra="ignore")
 
-    action: Action = Field("recommend", description="recommend, why, start_over, smalltalk, empty")
+    action: Action = Field(
+        "recommend",
+        description="recommend, why, about (a question about the shown list), start_over, "
+        "smalltalk, other_language, empty",
+    )
     liked_titles: _Texts = Field(description="Titles the person says they like or loved.")
     disliked_titles: _Texts = Field(description="Titles the person says they dislike.")
     seen_refs: _Texts = Field(description="Shown items or titles the person has already seen.")

@@ -74,6 +74,25 @@ def test_chat_without_thread_starts_one_and_k_is_honoured(http):
     assert all(block_of(i["id"]) == 3 for i in body["items"])
 
 
+def test_questions_counts_and_other_languages_over_http(http):
+    """Issue 10: a question about the list is answered without new cards; a count is kept;
+    another language gets one sentence. Always a 200, never a half-updated thread."""
+    thread = _thread()
+    shown = http.post("/api/v1/chat", json={"message": "I loved Film 9", "thread_id": thread})
+    ids = [i["id"] for i in shown.json()["items"]]
+    best = http.post(
+        "/api/v1/chat", json={"message": "which is the best one?", "thread_id": thread}
+    )
+    assert best.status_code == 200 and best.json()["items"] == []
+    assert best.json()["reply"].startswith("Of these, ")
+    assert http.get(f"/api/v1/threads/{thread}").json()["shown"] == ids  # nothing re-ranked
+    three = http.post("/api/v1/chat", json={"message": "three more please", "thread_id": thread})
+    assert len(three.json()["items"]) == 3
+    spanish = http.post("/api/v1/chat", json={"message": "quiero una película de terror"})
+    assert spanish.status_code == 200 and spanish.json()["items"] == []
+    assert "only understand English" in spanish.json()["reply"]
+
+
 def test_known_user_gets_their_block(http):
     body = http.post(
         "/api/v1/chat",

@@ -464,24 +464,155 @@ def test_binary_junk_does_not_crash(parser, seed):
     started = time.perf_counter()
     intent = parser.parse(junk, SHOWN)
     assert time.perf_counter() - started < 1.0
-    assert intent.action in {"recommend", "empty", "smalltalk"}
+    # Mostly non-Latin letters: "I read English" is the honest answer to junk too.
+    assert intent.action in {"recommend", "empty", "smalltalk", "other_language"}
+    assert not intent.has_signal or intent.action == "recommend"
     raw = bytes(rng.randrange(256) for _ in range(3000)).decode("latin-1")
-    assert parser.parse(raw).action in {"recommend", "empty", "smalltalk"}
+    assert parser.parse(raw).action in {"recommend", "empty", "smalltalk", "other_language"}
 
 
 @pytest.mark.parametrize(
-    "message",
+    ("message", "language"),
     [
-        "Je voudrais un film drôle des années quatre-vingt",
-        "我想看一部电影",
-        "Хочу посмотреть что-нибудь",
-        "asdkjh qwpoeiru zxcmvn",
-        "\x00\x01 hola \ud800 \x7f amigos",
+        ("Je voudrais un film drôle des années quatre-vingt", "French"),
+        ("quiero una película de terror", "Spanish"),
+        ("Ich möchte einen lustigen Film sehen", "German"),
+        ("我想看一部电影", "Chinese or Japanese"),
+        ("Хочу посмотреть что-нибудь", "Russian or another Cyrillic-script language"),
+        ("\x00\x01 hola \ud800 \x7f amigos", "Spanish"),
     ],
 )
-def test_other_languages_and_gibberish_carry_no_signal(parser, message):
+def test_other_languages_are_named_and_carry_no_signal(parser, message, language):
     intent = parser.parse(message, SHOWN)
-    assert intent.action in {"recommend", "smalltalk"} and not intent.has_signal
+    assert intent.action == "other_language" and intent.language == language
+    assert not intent.has_signal
+
+
+@pytest.mark.parametrize(
+    ("message", "expected"),
+    [
+        ("asdkjh qwpoeiru zxcmvn", {}),
+        ("I loved La Strada", None),  # not in ML-100K: an unknown title, in English
+        ("Il Postino and Cinema Paradiso were great", {"14", "170"}),
+        ("Das Boot was great", {"liked": ["515"]}),
+    ],
+)
+def test_foreign_titles_in_english_stay_english(parser, matcher, message, expected):
+    intent = parser.parse(message)
+    assert intent.action == "recommend", intent
+    if expected is None:
+        assert intent.unknown_titles == ["La Strada"]
+    elif isinstance(expected, set):
+        assert set(intent.liked + intent.anchors) == expected
+    else:
+        assert fields(intent) == expected
+
+
+@pytest.mark.parametrize(
+    ("message", "liked"),
+    [
+        ("I really liked the termintor", "Terminator, The (1984)"),
+        ("loved the lion kng", "Lion King, The (1994)"),
+        ("I liked the fugitve", "Fugitive, The (1993)"),
+        ("I liked the fugitve.", "Fugitive, The (1993)"),
+        ("i loved 'the termintor'!", "Terminator, The (1984)"),
+        ("The godfather was great", "Godfather, The (1972)"),
+    ],
+)
+def test_typos_after_an_article_resolve_like_the_bare_typo(parser, matcher, message, liked):
+    assert parser.parse(message).liked == [matcher.find(liked)]
+
+
+@pytest.mark.parametrize(
+    ("message", "field", "title"),
+    [
+        ("My favorite is Happy Gilmore", "liked", "Happy Gilmore (1996)"),
+        ("apollo 13 is one of my favorites", "liked", "Apollo 13 (1995)"),
+        ("Star Wars is gold", "liked", "Star Wars (1977)"),
+        ("I like the original A Nightmare on Elm Street", "liked", "Nightmare on Elm Street"),
+        ("haha The Wedding Singer for sure is a good one", "liked", "Wedding Singer, The"),
+        ("I can never get enough of Scream", "liked", "Scream (1996)"),
+        ("Jurassic park was too scary for me", "disliked", "Jurassic Park (1993)"),
+    ],
+)
+def test_real_phrasings_of_an_opinion(parser, matcher, message, field, title):
+    assert getattr(parser.parse(message), field) == [matcher.find(title)]
+
+
+def test_seen_and_liked_in_one_breath(parser, matcher):
+    alien = matcher.find("Alien (1979)")
+    intent = parser.parse("I have seen Alien and did like the movie.")
+    assert intent.liked == [alien] and intent.seen == [alien]
+
+
+@pytest.mark.parametrize(
+    ("later", "earlier", "expected"),
+    [
+        ("Godfather: Part II, The", "Godfather, The", True),
+        ("Die Hard 2", "Die Hard", True),
+        ("Scream 2", "Scream", True),
+        ("Aliens", "Alien", False),  # no number: never claimed
+        ("Die Hard: With a Vengeance", "Die Hard", False),
+        ("Three Colors: Red", "Three Colors: Blue", False),
+        ("Toy Story", "Toy Story", False),
+    ],
+)
+def test_numbered_sequels(later, earlier, expected):
+    from recagents.graph.understand.sequels import is_sequel
+
+    assert is_sequel(later, earlier) is expected
+
+
+def test_a_correction_retracts_and_replaces(parser, matcher):
+    toy, babe = matcher.find("Toy Story (1995)"), matcher.find("Babe (1995)")
+    intent = parser.parse("Actually, not Toy Story, I meant Babe")
+    assert fields(intent) == {"retracted": [toy], "replacements": [babe]}
+    assert fields(parser.parse("I meant Babe, not Toy Story")) == fields(intent)
+    assert fields(parser.parse("sorry, not Toy Story")) == {"retracted": [toy]}
+    assert fields(parser.parse("not Toy Story")) == {"rejected": [toy]}  # no correction cue
+
+
+@pytest.mark.parametrize(
+    ("message", "count"),
+    [
+        ("recommend three movies", 3),
+        ("Recommend three comedies and tell me why each is good", 3),
+        ("top 5 thrillers", 5),
+        ("give me 2", 2),
+        ("two more please", 2),
+        ("one movie like Fargo", 1),
+        ("I loved Se7en", None),
+        ("something from 1995", None),
+        ("one more like the second one", None),
+    ],
+)
+def test_counts(parser, message, count):
+    intent = parser.parse(message, SHOWN)
+    assert intent.action == "recommend" and intent.count == count
+
+
+def test_a_request_that_says_why_is_a_request(parser):
+    intent = parser.parse("Recommend three comedies and tell me why each is good")
+    assert intent.action == "recommend" and intent.genres_include == ["Comedy"]
+    assert parser.parse("why did you pick that?", SHOWN).action == "why"
+
+
+@pytest.mark.parametrize(
+    ("message", "question", "about", "genres"),
+    [
+        ("Which is the best one?", "best", [], []),
+        ("which should I watch first?", "best", [], []),
+        ("tell me more about the second", "details", ["12"], []),
+        ("what is Fargo about?", "details", ["100"], []),
+        ("is it scary?", "genre", ["50"], ["Horror"]),
+        ("is the third one funny?", "genre", ["100"], ["Comedy"]),
+        ("are any of them romantic?", "genre", [], ["Romance"]),
+    ],
+)
+def test_questions_about_the_shown_list(parser, message, question, about, genres):
+    intent = parser.parse(message, SHOWN)
+    assert (intent.action, intent.question, intent.about) == ("about", question, about)
+    assert intent.genres_include == genres and intent.liked == [] and intent.anchors == []
 
 
 def test_prompt_injection_and_emoji_are_just_text(parser):
