@@ -35,7 +35,7 @@ def movies_db_path() -> Path | None:
 
 #: OMDb and Rotten Tomatoes columns kept per film for its fact sheet (:mod:`recagents.data.facts`).
 _FACT_QUERY = (
-    "SELECT o.Title, o.Year, o.Runtime, o.Director, o.Writer, o.\"Cast\", o.imdbVotes, "
+    'SELECT o.Title, o.Year, o.Runtime, o.Director, o.Writer, o."Cast", o.imdbVotes, '
     "o.Language, o.Country, o.Awards, o.Oscars, o.Metacritic, o.Rating, o.Released, "
     "t.Meter, t.Rating, t.Reviews, t.Consensus "
     "FROM omdb o LEFT JOIN tomatoes t ON t.ID = o.ID"

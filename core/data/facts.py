@@ -105,7 +105,8 @@ class FactSheet:
     def oscar_line(self) -> str:
         """``won 2 of 7 nominations``, ``nominated for 1``, or ``""`` when none."""
         if self.oscars_won:
-            return f"won {self.oscars_won} of {max(self.oscars_won, self.oscar_nominations)} nominations"
+            nominations = max(self.oscars_won, self.oscar_nominations)
+            return f"won {self.oscars_won} of {nominations} nominations"
         if self.oscar_nominations:
             return f"nominated for {self.oscar_nominations}, won none"
         return ""
