@@ -390,6 +390,9 @@ def _people_claims(text: str, support: Support) -> str | None:
                 "award",
                 "awards",
                 "sci-fi",
+                "metacritic",
+                "rotten",
+                "tomatoes",
             }:
                 continue
             return f"names someone or something not in the facts: {match.group(1)!r}"

@@ -52,9 +52,13 @@ def _omdb_index() -> dict[tuple[str, int], dict[str, object]]:
         rows = connection.execute(_FACT_QUERY).fetchall()
     finally:
         connection.close()
+    # Prominence: the critics' reviews of every film crediting the person, summed (ties: films).
+    attention: Counter[str] = Counter()
     credits: Counter[str] = Counter()
     for row in rows:
-        credits.update(_names(row[5]))
+        for name in _names(row[5]):
+            attention[name] += int(row[16] or 0)
+            credits[name] += 1
     index: dict[tuple[str, int], dict[str, object]] = {}
     for (
         title,
@@ -84,8 +88,12 @@ def _omdb_index() -> dict[tuple[str, int], dict[str, object]]:
             "director": director or "",
             "writer": writer or "",
             "cast": ", ".join(names),
-            # Billing is not in movies.db: most-credited first is the proxy (see below).
-            "cast_billing": sorted(names, key=lambda n: (-credits[n], names.index(n))),
+            # Billing is not in movies.db: most prominent first is the proxy (see below); a
+            # director in their own cast (Hitchcock's cameos) goes last.
+            "cast_billing": sorted(
+                names,
+                key=lambda n: (n in _names(director), -attention[n], -credits[n], n),
+            ),
             "runtime": runtime,
             "votes": votes or 0,
             "language": language or "",
@@ -120,10 +128,12 @@ def omdb_record(title: str, year: object) -> dict[str, object] | None:
     (the critics' consensus sentence; empty for every film in the installed movies.db) and
     ``cast_billing``.
 
-    ``cast_billing`` is the cast ordered by how many of movies.db's 17,000 films credit each
-    actor, most first. movies.db records no billing order (its ``Cast`` is alphabetical and has
-    no OMDb ``Actors`` field), so this is a proxy: it puts Al Pacino and Marlon Brando before
-    Abe Vigoda in The Godfather, but it is not billing (a busy character actor can come first).
+    ``cast_billing`` is the cast ordered by prominence: the number of Rotten Tomatoes reviews of
+    all movies.db films crediting each actor, summed (then the number of such films), with a
+    director who appears in their own film last. movies.db records no billing order (its
+    ``Cast`` is alphabetical and it has no OMDb ``Actors`` field), so this is a proxy for it:
+    it puts Robert Duvall and Al Pacino before Abe Vigoda in The Godfather and Leonardo
+    DiCaprio first in Titanic, but it is not billing (a busy character actor can come first).
     """
     index = _omdb_index()
     if not index or year is None or pd.isna(year):  # type: ignore[arg-type]
