@@ -57,11 +57,9 @@ GENRE_WORDS: tuple[tuple[str, tuple[str, ...]], ...] = (
         r"thrilling|suspense|suspenseful|tense|nail-biting|edge-of-your-seat",
         ("Thriller", "Mystery", "Horror", "Film-Noir", "Action", "Crime"),
     ),
-    (
-        r"crime|criminals?|gangsters?|mob|mobsters?|mafia|heists?|robbery|cops?|police|"
-        r"detectives?|murders?|killers?",
-        (*_CRIME_LIKE, "Horror"),
-    ),
+    (r"crime|criminals?|gangsters?|mob|mobsters?|mafia|heists?|robbery", ("Crime", "Film-Noir")),
+    (r"cops?|police|detectives?", _CRIME_LIKE),
+    (r"murders?|killers?|serial killers?", (*_CRIME_LIKE, "Horror")),
     (r"myster(?:y|ies)|mysterious|whodunn?it|puzzle", ("Mystery", "Film-Noir", "Thriller")),
     (r"drama|dramas|dramatic|melodrama", ("Drama",)),
     (r"war|wartime|battles?|soldiers?|combat", ("War",)),
@@ -81,7 +79,7 @@ GENRE_WORDS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ),
     (r"touching|moving|poignant|emotional|tear-?jerker", ("Drama", "Romance")),
     (r"dark|darkly|gritty|violent|brutal|bleak|grim|sinister", (*_CRIME_LIKE, "Horror", "War")),
-    (r"epic", ("War", "Adventure", "Western", "Action", "Fantasy", "Sci-Fi", "Drama")),
+    (r"epic", ("War", "Adventure", "Western", "Action", "Fantasy", "Sci-Fi")),
     (r"mind-bending|twisty|twists?", ("Sci-Fi", "Mystery", "Thriller")),
     (
         r"exciting|gripping|intense|pulse-pounding|high-octane",
@@ -168,8 +166,9 @@ _UNVERIFIABLE = re.compile(rf"\b(?:{UNVERIFIABLE})\b", re.I)
 _CLASSIC = re.compile(r"\bclassics?\b", re.I)
 _SEQUEL = re.compile(r"\b(?:sequels?|follow-?ups?|part (?:two|three|ii|iii|2|3))\b", re.I)
 _OSCAR = re.compile(
-    r"\b(?:oscars?|academy awards?|award-winning|awards?|oscar-winning|oscar-nominated|"
-    r"nominated|nominations?|won|wins)\b",
+    r"\b(?:oscar-nominated|oscar-winning|award-winning|academy awards?|oscars?|awards?|"
+    r"nominated|nominations?|won|wins|best (?:picture|director|actor|actress|supporting|"
+    r"original|adapted|screenplay|cinematography|score))\b",
     re.I,
 )
 _CRITICS = re.compile(
@@ -303,7 +302,10 @@ def _award_claims(text: str, sheet: FactSheet) -> str | None:
             following = text[match.end() : match.end() + 40].lower()
             if not re.search(r"oscar|academy|award", following):
                 continue  # "won me over", "wins you over": not an award claim
-        if "nominat" in word:
+        if word.startswith("best "):
+            if not (sheet.oscars_won or sheet.oscar_nominations):
+                return f"claims an award ({match.group(0)!r}); it has no Oscar on record"
+        elif "nominat" in word:
             if not sheet.oscar_nominations:
                 return f"says {match.group(0)!r}; it has no Oscar nomination on record"
         elif not sheet.oscars_won:
@@ -362,6 +364,24 @@ def _score_claims(text: str, sheet: FactSheet) -> str | None:
     return None
 
 
+_NOT_NAMES = frozenset(
+    "oscar oscars academy award awards sci-fi metacritic rotten tomatoes imdb best picture "
+    "director actor actress".split()
+)
+
+
+def _vocabulary(word: str) -> bool:
+    """A capitalised word that is a genre, mood, nationality or award word, not a name."""
+    bare = _bare(word)
+    return (
+        bare in _NOT_NAMES
+        or bare.split("-")[0] in _NOT_NAMES  # "Oscar-nominated"
+        or bare in NATIONALITIES
+        or bare in _PLAIN_WORDS
+        or any(p.fullmatch(word) for p, _ in _GENRE_PATTERNS)
+    )
+
+
 def _people_claims(text: str, support: Support) -> str | None:
     """Every name-like run of capitalised words must belong to someone the facts hold."""
     known = [_words(p) for p in (*support.sheet.people, *support.people)]
@@ -369,11 +389,7 @@ def _people_claims(text: str, support: Support) -> str | None:
     nationality_words = set(NATIONALITIES)
     for sentence in (s.strip() for s in re.split(r"(?<=[.!?;:])\s+", text)):
         for match in _NAME.finditer(sentence):
-            words = [
-                w
-                for w in match.group(1).split()
-                if _bare(w) not in _PLAIN_WORDS and _bare(w) not in nationality_words
-            ]
+            words = [w for w in match.group(1).split() if not _vocabulary(w)]
             name_words = _words(" ".join(words))
             if len(words) >= 2 and not any(name_words <= person for person in known):
                 return f"names someone not in the facts: {' '.join(words)!r}"
@@ -383,17 +399,7 @@ def _people_claims(text: str, support: Support) -> str | None:
             word = _bare(match.group(1))
             if word in _PLAIN_WORDS or word in nationality_words or word in known_words:
                 continue
-            if any(p.search(match.group(1)) for p, _ in _GENRE_PATTERNS) or word in {
-                "oscar",
-                "oscars",
-                "academy",
-                "award",
-                "awards",
-                "sci-fi",
-                "metacritic",
-                "rotten",
-                "tomatoes",
-            }:
+            if _vocabulary(match.group(1)):
                 continue
             return f"names someone or something not in the facts: {match.group(1)!r}"
     return None
@@ -426,7 +432,7 @@ def _role_claims(text: str, support: Support) -> str | None:
         }:  # evidence names shared cast that an unmatched sheet may lack
             credited += [_words(p) for p in support.people]
         for name in re.split(r",\s*|\s+and\s+|\s*&\s*", match.group(2).strip().rstrip(".,")):
-            words = _words(name) - set(_PLAIN_WORDS)
+            words = _words(" ".join(w for w in name.split() if not _vocabulary(w)))
             if not words or not name[:1].isupper():
                 continue
             if not any(words <= person for person in credited):

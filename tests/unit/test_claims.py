@@ -174,6 +174,10 @@ def test_false_sentences_from_the_issue_are_rejected(
             "Fargo (1996)",
             "Fargo (1996) is a tense crime thriller by Joel Coen, nominated for Oscars.",
         ),
+        (
+            "Birds, The (1963)",
+            "The Birds (1963) is an Oscar-nominated horror film with Jessica Tandy and Rod Taylor.",
+        ),
     ],
 )
 def test_true_paraphrases_are_accepted(ml100k: Dataset, title: str, reply: str) -> None:
@@ -218,6 +222,8 @@ def test_true_paraphrases_are_accepted(ml100k: Dataset, title: str, reply: str) 
         ),
         ("Tin Cup (1996)", "Tin Cup (1996) is a beloved romantic comedy.", "beloved"),
         ("Fargo (1996)", "Fargo (1996) is a hilarious crime story.", "hilarious"),
+        ("Tin Cup (1996)", "Tin Cup (1996) is a romantic comedy that won Best Picture.", "Best"),
+        ("Alien (1979)", "Alien (1979) is a tense crime story set in space.", "crime"),
     ],
 )
 def test_each_kind_of_claim_is_checked(ml100k: Dataset, title: str, reply: str, claim: str) -> None:
