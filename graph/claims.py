@@ -64,7 +64,7 @@ GENRE_WORDS: tuple[tuple[str, tuple[str, ...]], ...] = (
     (r"drama|dramas|dramatic|melodrama", ("Drama",)),
     (r"war|wartime|battles?|soldiers?|combat", ("War",)),
     (r"westerns?|cowboys?|gunslingers?|frontier", ("Western",)),
-    (r"animated|animation|cartoons?|pixar|disney", ("Animation",)),
+    (r"animated|animation|cartoons?", ("Animation",)),
     (
         r"kids|children|child-friendly|family-friendly|family film|family movie",
         ("Children's", "Animation"),
@@ -95,7 +95,8 @@ UNVERIFIABLE = (
     r"true story|true events|real events|real-life|based on (?:a|the)\b|adapted|adaptation|"
     r"novel|bestseller|remake|remade|reboot|prequel|trilogy|franchise|"
     r"golden globes?|baftas?|emmys?|cannes|palme d'or|sundance|venice|berlin(?:ale)?|"
-    r"festival|premiered?|debut(?:ed)?|cameo|biopic|autobiographical|inspired by"
+    r"festival|premiered?|debut(?:ed)?|cameo|biopic|autobiographical|inspired by|"
+    r"disney|pixar|dreamworks|miramax|studios?"
 )
 
 # Nationality or language word -> countries and languages that support it.
