@@ -178,6 +178,12 @@ _CRITICS = re.compile(
     r"universally loved|critical (?:success|hit|darling)|critics)\b",
     re.I,
 )
+_PRAISE = re.compile(
+    r"\b(?:great|greatest|excellent|brilliant|superb|outstanding|must-see|must see|amazing|"
+    r"fantastic|wonderful|terrific|stunning|incredible|perfect|unforgettable|remarkable|"
+    r"exceptional|impressive|best)\b",
+    re.I,
+)
 _DECADE = re.compile(
     r"(?:\b(1[89]\d)0'?s\b|(?<![\w'])['\u2019]?([0-9])0'?s\b|"
     r"\b(twenties|thirties|forties|fifties|sixties|seventies|eighties|nineties)\b)",
@@ -263,6 +269,12 @@ def _well_reviewed(sheet: FactSheet) -> bool:
     """Critics' praise is supported by a Metacritic score of 75+ or 80% positive reviews."""
     meter = sheet.critics_meter is not None and sheet.critics_reviews >= 10
     return (sheet.metacritic or 0) >= 75 or (meter and (sheet.critics_meter or 0) >= 80)
+
+
+def _liked_by_critics(sheet: FactSheet) -> bool:
+    """Plain praise ("a great film") needs critics on side: Metacritic 60+ or 60% positive."""
+    meter = sheet.critics_meter is not None and sheet.critics_reviews >= 10
+    return (sheet.metacritic or 0) >= 60 or (meter and (sheet.critics_meter or 0) >= 60)
 
 
 def _is_classic(sheet: FactSheet) -> bool:
@@ -358,6 +370,9 @@ def _score_claims(text: str, sheet: FactSheet) -> str | None:
     critics = _CRITICS.search(text)
     if critics and not _well_reviewed(sheet):
         return f"claims critics' praise ({critics.group(0)!r}) the scores do not show"
+    praise = _PRAISE.search(text)
+    if praise and not _liked_by_critics(sheet):
+        return f"praises it ({praise.group(0)!r}); its critics' scores are low or unknown"
     for match in _RATED.finditer(text):
         rating = match.group(1) or match.group(2)
         if rating != sheet.rated:

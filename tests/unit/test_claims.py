@@ -223,6 +223,7 @@ def test_true_paraphrases_are_accepted(ml100k: Dataset, title: str, reply: str) 
         ("Tin Cup (1996)", "Tin Cup (1996) is a beloved romantic comedy.", "beloved"),
         ("Fargo (1996)", "Fargo (1996) is a hilarious crime story.", "hilarious"),
         ("Tin Cup (1996)", "Tin Cup (1996) is a romantic comedy that won Best Picture.", "Best"),
+        ("Spawn (1997)", "Spawn (1997) is a great sci-fi action film.", "great"),
         ("Alien (1979)", "Alien (1979) is a tense crime story set in space.", "crime"),
     ],
 )

@@ -192,7 +192,7 @@ def test_models_without_prefill_get_no_assistant_message() -> None:
 def test_only_max_llm_items_go_to_the_model() -> None:
     model = fake(
         "Fargo (1996) is a darkly tense crime story you will enjoy.",
-        "Heat (1995) gives you more of Al Pacino at his best.",
+        "Heat (1995) gives you more of Al Pacino.",
         "Toy Story (1995) is a joyful animated adventure.",
     )
     explanations = explain([FARGO, HEAT, TOY_STORY], model, max_llm_items=2)
