@@ -96,7 +96,14 @@ UNVERIFIABLE = (
     r"novel|bestseller|remake|remade|reboot|prequel|trilogy|franchise|"
     r"golden globes?|baftas?|emmys?|cannes|palme d'or|sundance|venice|berlin(?:ale)?|"
     r"festival|premiered?|debut(?:ed)?|cameo|biopic|autobiographical|inspired by|"
-    r"disney|pixar|dreamworks|miramax|studios?"
+    r"disney|pixar|dreamworks|miramax|studios?|"
+    # Plot, characters and themes: the sheet holds none, and small models invent them
+    # ("a movie about a team of superheroes", "a strong female lead, Ed Begley").
+    r"(?:movie|film|story|tale|drama|comedy|thriller) (?:about|of (?:a|an|the|two|three))|"
+    r"tells the story|follows|revolves|centers on|centres on|plot|storyline|narrative|"
+    r"characters?|protagonists?|heroes|heroines?|villains?|superheroes|female|male|woman|women|"
+    r"man who|men who|girl|boy|themes?|message|memories|new wave|dialogue|silent|"
+    r"black[- ]and[- ]white|conventions|underdog|survival|history"
 )
 
 # Nationality or language word -> countries and languages that support it.
@@ -106,7 +113,7 @@ NATIONALITIES: dict[str, tuple[str, ...]] = {
     "german": ("Germany", "West Germany", "East Germany", "German"),
     "spanish": ("Spain", "Spanish"),
     "japanese": ("Japan", "Japanese"),
-    "chinese": ("China", "Hong Kong", "Taiwan", "Mandarin", "Cantonese", "Chinese"),
+    "chinese": ("China", "Hong Kong", "Taiwan", "Mandarin", "Cantonese", "Chinese", "Putonghua"),
     "mandarin": ("Mandarin",),
     "cantonese": ("Cantonese",),
     "british": ("United Kingdom", "UK"),
@@ -302,7 +309,7 @@ def _nationality_claims(text: str, sheet: FactSheet) -> str | None:
         supporting = NATIONALITIES[match.group(1).lower()]
         if _NON_ENGLISH in supporting and non_english:
             continue
-        if not places & {s.lower() for s in supporting}:
+        if not any(s.lower() in place for place in places for s in supporting):
             where = ", ".join((*sheet.countries, *sheet.languages)) or "nothing"
             return f"says {match.group(0)!r}; its country and language are {where}"
     return None

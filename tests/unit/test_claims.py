@@ -224,6 +224,16 @@ def test_true_paraphrases_are_accepted(ml100k: Dataset, title: str, reply: str) 
         ("Fargo (1996)", "Fargo (1996) is a hilarious crime story.", "hilarious"),
         ("Tin Cup (1996)", "Tin Cup (1996) is a romantic comedy that won Best Picture.", "Best"),
         ("Spawn (1997)", "Spawn (1997) is a great sci-fi action film.", "great"),
+        (
+            "Replacement Killers, The (1998)",
+            "The Replacement Killers (1998) is a movie about a team of superheroes.",
+            "movie about",
+        ),
+        (
+            "12 Angry Men (1957)",
+            "12 Angry Men (1957) is a drama with a strong female lead, Ed Begley.",
+            "female",
+        ),
         ("Alien (1979)", "Alien (1979) is a tense crime story set in space.", "crime"),
     ],
 )
