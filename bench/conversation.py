@@ -202,6 +202,12 @@ def main() -> int:
         default=0,
         help="end the LLM episodes once this many replies were accepted (0: run them all)",
     )
+    parser.add_argument(
+        "--llm-skip",
+        type=int,
+        default=0,
+        help="skip this many LLM episodes first (a fresh sample after an earlier run)",
+    )
     parser.add_argument("--home", type=Path)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
@@ -231,7 +237,9 @@ def main() -> int:
         explain_log = logging.getLogger("recagents.graph.explain")
         explain_log.setLevel(logging.INFO)
         explain_log.addHandler(rejections)
-        llm_episodes = llm_episode_list(split, rng, episodes, args.llm_episodes)
+        llm_episodes = llm_episode_list(split, rng, episodes, args.llm_skip + args.llm_episodes)[
+            args.llm_skip :
+        ]
         dump = args.dump_accepted.open("w", encoding="utf-8") if args.dump_accepted else None
         try:
             results["learned + embedded LLM"] = run_episodes(
