@@ -59,7 +59,8 @@ GENRE_WORDS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ),
     (r"crime|criminals?|gangsters?|mob|mobsters?|mafia|heists?|robbery", ("Crime", "Film-Noir")),
     (r"cops?|police|detectives?", _CRIME_LIKE),
-    (r"murders?|killers?|serial killers?", (*_CRIME_LIKE, "Horror")),
+    (r"murders?|killers?|serial killers?", ("Crime", "Film-Noir", "Mystery", "Horror")),
+    (r"supernatural|ghosts?|haunted|paranormal|demons?", ("Horror", "Fantasy")),
     (r"myster(?:y|ies)|mysterious|whodunn?it|puzzle", ("Mystery", "Film-Noir", "Thriller")),
     (r"drama|dramas|dramatic|melodrama", ("Drama",)),
     (r"war|wartime|battles?|soldiers?|combat", ("War",)),
@@ -103,7 +104,8 @@ UNVERIFIABLE = (
     r"tells the story|follows|revolves|centers on|centres on|plot|storyline|narrative|"
     r"characters?|protagonists?|heroes|heroines?|villains?|superheroes|female|male|woman|women|"
     r"man who|men who|girl|boy|themes?|message|memories|new wave|dialogue|silent|"
-    r"black[- ]and[- ]white|conventions|underdog|survival|history"
+    r"black[- ]and[- ]white|conventions|underdog|survival|history|redemption|personal growth|"
+    r"human (?:experience|condition)|injustice|inspired (?:many|people|a generation)"
 )
 
 # Nationality or language word -> countries and languages that support it.
@@ -430,7 +432,8 @@ def _people_claims(text: str, support: Support) -> str | None:
 
 _ROLE = re.compile(
     r"\b(directed by|director|directors|from director|starring|stars|star|co-stars?|featuring|"
-    r"with|performances? by|played by|written by|writer|screenplay by|script by)"
+    r"with|performances? by|played by|written by|writer|screenplay by|script by|produced by|"
+    r"producer|music by|score by|composer|shot by|edited by)"
     r"\s+((?:[A-Z][\w.'\u2019-]*\s?(?:(?:and|&|,)\s+)?){1,6})"
 )
 _ROLE_KIND = {
@@ -439,6 +442,12 @@ _ROLE_KIND = {
     "script": "writers",
     "screenplay": "writers",
     "with": "people",
+    "produc": "nobody",  # the sheet holds no producers, composers or crew
+    "music": "nobody",
+    "score": "nobody",
+    "compos": "nobody",
+    "shot": "nobody",
+    "edit": "nobody",
 }
 
 
@@ -448,7 +457,7 @@ def _role_claims(text: str, support: Support) -> str | None:
     for match in _ROLE.finditer(text):
         role = match.group(1).lower()
         kind = next((v for k, v in _ROLE_KIND.items() if k in role), "cast")
-        credited = [_words(p) for p in getattr(sheet, kind)]
+        credited = [_words(p) for p in getattr(sheet, kind, ())]
         if kind in {
             "cast",
             "people",

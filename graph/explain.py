@@ -4,12 +4,13 @@ Ranking hands over structured evidence (the liked films that drove a score, shar
 each agent's score). :func:`template_reason` states it in one plain sentence with no model at all.
 :func:`explain` may ask a chat model to phrase the top items more warmly, but the model only ever
 sees one item and its evidence (never the candidate list), and its reply is kept only if code can
-verify it: it names the recommended film, names no film outside the evidence, claims no award,
-date or credited person the evidence lacks, and looks like an explanation (length, no links, no
-"As an AI", no echoed instructions). Anything else, including a model error or timeout, falls back
-to the template sentence with the reason recorded, so a hallucinated title never reaches the user.
-What code cannot check (vague praise, an invented plot) can still pass: the checks bound the
-damage, they do not make a small model truthful.
+verify it: it names the recommended film, names no film outside the evidence, makes no claim the
+film's fact sheet does not hold (genre and mood words, nationality, people, years, decades,
+awards, "classic", plot and themes...: :mod:`recagents.graph.claims`), and looks like an
+explanation (length, no links, no "As an AI", no echoed instructions). Anything else, including a
+model error or timeout, falls back to the template sentence with the reason recorded, so neither
+a hallucinated title nor an unsupported claim reaches the user. What no lexicon names can still
+pass: the checks bound what a small model may claim, they do not make it truthful.
 
 This module imports no torch or transformers: the chat model is passed in.
 """
@@ -64,21 +65,6 @@ _SELF_TALK = re.compile(
 _PROMPT_SPEAK = re.compile(
     r"\bthe user\b|\bthe facts?\b|\boriginal sentence\b|\brewrite\b|\bin common:|\bsummary:",
     re.IGNORECASE,
-)
-_MONTH_DATE = re.compile(
-    r"\b(?:January|February|March|April|May|June|July|August|September|October|November|December)"
-    r"\s+\d{1,2}(?:st|nd|rd|th)?\b"
-)
-_CLAIMS = re.compile(
-    r"\b(?:oscars?|academy awards?|golden globes?|palme d'or|baftas?|emmys?|award-winning|"
-    r"nominated|box[- ]office|grossed|sundance|cannes)\b",
-    re.IGNORECASE,
-)
-_BARE_YEAR = re.compile(r"(?<![\w-])((?:18|19|20)\d\d)(?![\w-])")
-_CREDIT = re.compile(
-    r"\b(?:starring|stars|star|directed by|director|directors|performances? by|played by|"
-    r"featuring|produced by|written by|score by|soundtrack by|music by|co-stars?|actors?|actress)"
-    r"\s+((?:[A-Z][\w.'\u2019-]*\s?){1,4})"
 )
 _SENTENCE_END = re.compile(
     r"(?<!\bMr\.)(?<!\bMrs\.)(?<!\bMs\.)(?<!\bDr\.)(?<!\bSt\.)(?<!\bJr\.)(?<!\bSr\.)(?<!\bvs\.)"

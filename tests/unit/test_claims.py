@@ -225,6 +225,11 @@ def test_true_paraphrases_are_accepted(ml100k: Dataset, title: str, reply: str) 
         ("Tin Cup (1996)", "Tin Cup (1996) is a romantic comedy that won Best Picture.", "Best"),
         ("Spawn (1997)", "Spawn (1997) is a great sci-fi action film.", "great"),
         (
+            "Godfather, The (1972)",
+            "The Godfather (1972) is a crime drama produced by Francis Ford Coppola.",
+            "produced by",
+        ),
+        (
             "Replacement Killers, The (1998)",
             "The Replacement Killers (1998) is a movie about a team of superheroes.",
             "movie about",
