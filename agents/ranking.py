@@ -299,14 +299,33 @@ def _item_attributes(dataset) -> list[dict[str, set[str]]]:  # type: ignore[no-u
     return _ATTRIBUTES[key]
 
 
+def _cast_order(dataset, item: int) -> dict[str, int]:  # type: ignore[no-untyped-def]
+    """Each cast member's rank on the item's fact sheet (datasets without sheets: none)."""
+    sheet = getattr(dataset, "fact_sheet", None)
+    if sheet is None:
+        return {}
+    return {name: rank for rank, name in enumerate(sheet(item).cast)}
+
+
 def shared_attributes(dataset, item: int, liked: np.ndarray) -> tuple[str, ...]:  # type: ignore[no-untyped-def]
-    """Genres and people the item shares with the given liked items."""
+    """Genres and people the item shares with the given liked items.
+
+    Shared cast comes in the item's fact-sheet order (most prominent first), not alphabetically:
+    the template names the first two, and for The Godfather that should be Al Pacino, not Abe
+    Vigoda and Al Martino.
+    """
     attributes = _item_attributes(dataset)
     mine = attributes[int(item)]
+    billing = _cast_order(dataset, int(item))
     found: list[str] = []
     for other in liked:
         theirs = attributes[int(other)]
         for column in ("genre", "director", "cast"):
             for value in sorted(mine[column] & theirs[column]):
                 found.append(f"{column}: {value}")
+    cast = sorted(
+        (f for f in found if f.startswith("cast: ")),
+        key=lambda f: billing.get(f[len("cast: ") :], len(billing)),
+    )
+    found = [f for f in found if not f.startswith("cast: ")] + cast
     return tuple(dict.fromkeys(found))

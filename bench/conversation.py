@@ -2,7 +2,7 @@
 
 Usage:
     .venv/bin/python bench/conversation.py [--episodes 200] [--seed 2020] [--llm none|local]
-        [--json]
+        [--llm-episodes 20] [--llm-only] [--dump-accepted PATH] [--stop-after-accepted N] [--json]
 
 Each episode picks a (user, hidden test item) pair from the RS split's test part. The simulated
 user never names the target; it reveals one attribute per turn (a genre, the decade, a person, a
@@ -10,17 +10,27 @@ movie it liked that is similar to the target, a second genre) and reacts to what
 of those"). Success = the target among the 10 items shown within 5 turns. The same episodes run
 with the learned agents and with round-0 (text-only) agents. Every reply is checked for titles
 outside the catalog or outside what was recommended/cited (hallucinated titles).
+
+With the embedded LLM, the model phrases each turn's top pick and code checks the phrasing
+(titles, and every claim against the film's fact sheet, :mod:`recagents.graph.claims`): the
+table reports the share of those replies the checks accepted, and the rejection reasons are
+counted. ``--dump-accepted PATH`` writes each accepted reply with the fact sheet and evidence it
+was checked against (JSON lines), for reading by hand.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import logging
+import re
 import statistics
 import sys
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
+from typing import Any, TextIO
 
 from recagents.env import ensure_offline
 
@@ -66,11 +76,35 @@ def attribute_turns(dataset, engine, user: int, target: int) -> list[str]:  # ty
     return turns[:MAX_TURNS]
 
 
-def run_episodes(rec: Recommender, episodes: list[tuple[int, int]], label: str) -> dict:  # type: ignore[type-arg]
+class RejectionLog(logging.Handler):
+    """Collects why model phrasings were rejected (``recagents.graph.explain`` logs each)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.reasons: Counter[str] = Counter()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.msg.startswith("rejected phrasing") and len(record.args or ()) >= 2:
+            reason = str(record.args[1])  # type: ignore[index]
+            # "says 'horror' of a film filed under Drama" -> "says" (the kind of claim)
+            self.reasons[re.split(r"'|:|\(| filed under| are |\d", reason)[0].strip()] += 1
+
+
+def run_episodes(  # type: ignore[type-arg]
+    rec: Recommender,
+    episodes: list[tuple[int, int]],
+    label: str,
+    dump: TextIO | None = None,
+    stop_after_accepted: int = 0,
+) -> dict:
     dataset = rec.dataset
     successes, turns_needed, latencies, hallucinated = 0, [], [], 0
     phrased = explained = 0
+    run = 0
     for n, (user, target) in enumerate(episodes):
+        if stop_after_accepted and phrased >= stop_after_accepted:
+            break
+        run += 1
         thread = f"{label}-{n}"
         user_id = dataset.user_map.external(user)
         target_id = dataset.item_map.external(target)
@@ -83,21 +117,47 @@ def run_episodes(rec: Recommender, episodes: list[tuple[int, int]], label: str) 
             hallucinated += count_hallucinated(rec, reply)
             if reply.items and rec.deps.chat_model is not None:  # the model phrases the top pick
                 explained += 1
-                phrased += reply.items[0].reason_source == "llm"
+                top = reply.items[0]
+                if top.reason_source == "llm":
+                    phrased += 1
+                    if dump is not None:
+                        dump.write(json.dumps(accepted_record(rec, top, message, n, t)) + "\n")
+                        dump.flush()
             if target_id in {item.id for item in reply.items}:
                 successes += 1
                 turns_needed.append(t)
                 break
     lat = np.array(latencies) * 1000
     return {
-        "episodes": len(episodes),
-        "success@5": successes / max(1, len(episodes)),
+        "episodes": run,
+        "success@5": successes / max(1, run),
         "mean_turns": statistics.mean(turns_needed) if turns_needed else float("nan"),
         "turns": len(latencies),
         "p50_ms": float(np.percentile(lat, 50)),
         "p95_ms": float(np.percentile(lat, 95)),
         "hallucinated_titles": hallucinated,
         "llm_phrased_share": phrased / explained if explained else None,
+        "llm_replies": explained,
+        "llm_accepted": phrased,
+    }
+
+
+def accepted_record(
+    rec: Recommender, item, message: str, episode: int, turn: int
+) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+    """An accepted reply with everything it was checked against, for reading by hand."""
+    dataset = rec.dataset
+    sheet = dataset.fact_sheet(dataset.item_map.index(item.id))
+    return {
+        "episode": episode,
+        "turn": turn,
+        "message": message,
+        "item_id": item.id,
+        "title": item.title,
+        "reason": item.reason,
+        "facts": sheet.lines(),
+        "liked": [c.title for c in item.evidence.because_of],
+        "shared": list(item.evidence.shared_attributes),
     }
 
 
@@ -130,6 +190,24 @@ def main() -> int:
         default=20,
         help="episodes re-run with the embedded LLM for latency (0: skip)",
     )
+    parser.add_argument(
+        "--llm-only", action="store_true", help="skip the template rows (no LLM) and text-only"
+    )
+    parser.add_argument(
+        "--dump-accepted", type=Path, help="write accepted LLM replies and their facts (JSONL)"
+    )
+    parser.add_argument(
+        "--stop-after-accepted",
+        type=int,
+        default=0,
+        help="end the LLM episodes once this many replies were accepted (0: run them all)",
+    )
+    parser.add_argument(
+        "--llm-skip",
+        type=int,
+        default=0,
+        help="skip this many LLM episodes first (a fresh sample after an earlier run)",
+    )
     parser.add_argument("--home", type=Path)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
@@ -143,20 +221,35 @@ def main() -> int:
     episodes = [(int(u), int(i)) for u, i in zip(test["user"], test["item"], strict=True)]
 
     learned = train_agents(split, settings, run_name="conv", progress=False)
-    text_only = train_agents(
-        split, settings, run_name="conv-text", progress=False, rounds_only_seed=True
-    )
     results = {}
-    for label, engine in (("learned vectors", learned), ("text-only vectors", text_only)):
-        rec = Recommender(engine, settings, checkpointer=None)
-        results[label] = run_episodes(rec, episodes, label.split()[0])
-        print(f"  {label}: {results[label]}", file=sys.stderr, flush=True)
+    if not args.llm_only:
+        text_only = train_agents(
+            split, settings, run_name="conv-text", progress=False, rounds_only_seed=True
+        )
+        for label, engine in (("learned vectors", learned), ("text-only vectors", text_only)):
+            rec = Recommender(engine, settings, checkpointer=None)
+            results[label] = run_episodes(rec, episodes, label.split()[0])
+            print(f"  {label}: {results[label]}", file=sys.stderr, flush=True)
+    rejections = RejectionLog()
     if args.llm_episodes:
         chat_model = load_chat_model("local", settings)
         rec = Recommender(learned, settings, chat_model=chat_model)
-        results["learned + embedded LLM"] = run_episodes(rec, episodes[: args.llm_episodes], "llm")
+        explain_log = logging.getLogger("recagents.graph.explain")
+        explain_log.setLevel(logging.INFO)
+        explain_log.addHandler(rejections)
+        llm_episodes = llm_episode_list(split, rng, episodes, args.llm_skip + args.llm_episodes)[
+            args.llm_skip :
+        ]
+        dump = args.dump_accepted.open("w", encoding="utf-8") if args.dump_accepted else None
+        try:
+            results["learned + embedded LLM"] = run_episodes(
+                rec, llm_episodes, "llm", dump, args.stop_after_accepted
+            )
+        finally:
+            if dump is not None:
+                dump.close()
     if args.json:
-        print(json.dumps(results))
+        print(json.dumps({**results, "rejections": dict(rejections.reasons)}))
         return 0
     print(
         f"simulated users, MovieLens-100K RS split seed {args.seed}, {args.episodes} episodes, "
@@ -164,17 +257,35 @@ def main() -> int:
     )
     print(
         "| agents | episodes | success@5 | mean turns (successes) | turn p50 ms | turn p95 ms "
-        "| hallucinated titles | top pick phrased by the LLM |"
+        "| hallucinated titles | LLM replies accepted by the checks |"
     )
     print("|---|---|---|---|---|---|---|---|")
     for label, row in results.items():
         share = row["llm_phrased_share"]
+        accepted = (
+            "—" if share is None else f"{row['llm_accepted']}/{row['llm_replies']} ({share:.0%})"
+        )
         print(
             f"| {label} | {row['episodes']} | {row['success@5']:.3f} | {row['mean_turns']:.2f} "
             f"| {row['p50_ms']:.0f} | {row['p95_ms']:.0f} | {row['hallucinated_titles']} "
-            f"| {'—' if share is None else f'{share:.0%}'} |"
+            f"| {accepted} |"
         )
+    if rejections.reasons:
+        print("\nLLM replies rejected, by reason (the template sentence was shown instead):")
+        for reason, count in rejections.reasons.most_common():
+            print(f"- {count} × {reason}")
     return 0
+
+
+def llm_episode_list(
+    split, rng, episodes: list[tuple[int, int]], count: int
+) -> list[tuple[int, int]]:  # type: ignore[no-untyped-def]
+    """The first ``count`` episodes, drawn further from the test part when more are asked for."""
+    if count <= len(episodes):
+        return episodes[:count]
+    test = split.test.iloc[rng.permutation(len(split.test))[:count]]
+    more = [(int(u), int(i)) for u, i in zip(test["user"], test["item"], strict=True)]
+    return list(dict.fromkeys([*episodes, *more]))[:count]
 
 
 if __name__ == "__main__":

@@ -4,12 +4,13 @@ Ranking hands over structured evidence (the liked films that drove a score, shar
 each agent's score). :func:`template_reason` states it in one plain sentence with no model at all.
 :func:`explain` may ask a chat model to phrase the top items more warmly, but the model only ever
 sees one item and its evidence (never the candidate list), and its reply is kept only if code can
-verify it: it names the recommended film, names no film outside the evidence, claims no award,
-date or credited person the evidence lacks, and looks like an explanation (length, no links, no
-"As an AI", no echoed instructions). Anything else, including a model error or timeout, falls back
-to the template sentence with the reason recorded, so a hallucinated title never reaches the user.
-What code cannot check (vague praise, an invented plot) can still pass: the checks bound the
-damage, they do not make a small model truthful.
+verify it: it names the recommended film, names no film outside the evidence, makes no claim the
+film's fact sheet does not hold (genre and mood words, nationality, people, years, decades,
+awards, "classic", plot and themes...: :mod:`recagents.graph.claims`), and looks like an
+explanation (length, no links, no "As an AI", no echoed instructions). Anything else, including a
+model error or timeout, falls back to the template sentence with the reason recorded, so neither
+a hallucinated title nor an unsupported claim reaches the user. What no lexicon names can still
+pass: the checks bound what a small model may claim, they do not make it truthful.
 
 This module imports no torch or transformers: the chat model is passed in.
 """
@@ -24,7 +25,9 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
+from recagents.data.facts import FactSheet
 from recagents.data.titles import move_article, strip_accents, title_key, title_variants
+from recagents.graph.claims import Support, people_in, unsupported_claim
 from recagents.prompts import load_chat_prompt, prompt_sections
 from recagents.types import Recommendation
 
@@ -36,6 +39,9 @@ logger = logging.getLogger(__name__)
 
 CatalogMatcher = Callable[[str], list[str]]
 """Returns the catalog titles a text mentions (supplied by the conversation layer)."""
+
+FactLookup = Callable[[Recommendation], "FactSheet | None"]
+"""Returns a recommendation's fact sheet (supplied by the conversation layer from the dataset)."""
 
 PROMPT_NAME = "explain"
 MIN_CHARS = 10
@@ -59,21 +65,6 @@ _SELF_TALK = re.compile(
 _PROMPT_SPEAK = re.compile(
     r"\bthe user\b|\bthe facts?\b|\boriginal sentence\b|\brewrite\b|\bin common:|\bsummary:",
     re.IGNORECASE,
-)
-_MONTH_DATE = re.compile(
-    r"\b(?:January|February|March|April|May|June|July|August|September|October|November|December)"
-    r"\s+\d{1,2}(?:st|nd|rd|th)?\b"
-)
-_CLAIMS = re.compile(
-    r"\b(?:oscars?|academy awards?|golden globes?|palme d'or|baftas?|emmys?|award-winning|"
-    r"nominated|box[- ]office|grossed|sundance|cannes)\b",
-    re.IGNORECASE,
-)
-_BARE_YEAR = re.compile(r"(?<![\w-])((?:18|19|20)\d\d)(?![\w-])")
-_CREDIT = re.compile(
-    r"\b(?:starring|stars|star|directed by|director|directors|performances? by|played by|"
-    r"featuring|produced by|written by|score by|soundtrack by|music by|co-stars?|actors?|actress)"
-    r"\s+((?:[A-Z][\w.'\u2019-]*\s?){1,4})"
 )
 _SENTENCE_END = re.compile(
     r"(?<!\bMr\.)(?<!\bMrs\.)(?<!\bMs\.)(?<!\bDr\.)(?<!\bSt\.)(?<!\bJr\.)(?<!\bSr\.)(?<!\bvs\.)"
@@ -188,14 +179,25 @@ def _liked_titles(rec: Recommendation) -> list[str]:
     return titles
 
 
-def template_reason(rec: Recommendation) -> str:
+def _first(names: list[str], prefer: Sequence[str]) -> list[str]:
+    """``names`` with those in ``prefer`` (compared case- and accent-blind) moved to the front."""
+    wanted = {title_key(p) for p in prefer}
+    return sorted(names, key=lambda n: title_key(n) not in wanted)
+
+
+def template_reason(rec: Recommendation, prefer: Sequence[str] = ()) -> str:
     """One plain sentence built only from the evidence: always true, always available.
 
     Example: ``Because you liked Fargo (1996) and Pulp Fiction (1994); it shares Crime and
     Thriller, directed by Quentin Tarantino.``
 
+    People are named in the evidence's order (ranking lists shared cast by prominence, so "Al
+    Pacino", not "Abe Vigoda and Al Martino", for The Godfather), except that people in
+    ``prefer`` (named by the user) come first.
+
     Args:
         rec: The recommendation and its evidence.
+        prefer: People to name first when the evidence holds them.
 
     Returns:
         The sentence; a generic one when the evidence is empty.
@@ -203,8 +205,8 @@ def template_reason(rec: Recommendation) -> str:
     liked = _liked_titles(rec)[:MAX_LIKED_IN_TEXT]
     attributes = _parse_attributes(rec.evidence.shared_attributes)
     genres = attributes.pop("genre", [])[:3]
-    directors = attributes.pop("director", [])[:2]
-    cast = attributes.pop("cast", [])[:2]
+    directors = _first(attributes.pop("director", []), prefer)[:2]
+    cast = _first(attributes.pop("cast", []), prefer)[:2]
 
     clauses: list[str] = []
     if genres:
@@ -473,7 +475,11 @@ def _clean_request(request: str, limit: int = 200) -> str:
 
 
 def build_messages(
-    rec: Recommendation, request: str = "", *, prefill: bool = False
+    rec: Recommendation,
+    request: str = "",
+    *,
+    prefill: bool = False,
+    facts: FactSheet | None = None,
 ) -> list[BaseMessage]:
     """The messages for one recommendation: its title, the request and its evidence, nothing else.
 
@@ -487,9 +493,13 @@ def build_messages(
             liked Pulp Fiction (1994), you will enjoy Fargo (1996) because"). It keeps a small
             model on the title and the evidence (SmolLM2: 11 of 12 replies verified, against 6 of
             12 without), but only models that continue a trailing assistant message can take it.
+        facts: The film's fact sheet, listed for the model as the only facts it may use (the
+            reply is checked against the same sheet); without it, the evidence alone.
     """
     liked = _liked_titles(rec)[:MAX_LIKED_IN_TEXT]
+    sheet = facts or evidence_sheet(rec)
     values = {
+        "sheet": "\n".join(f"- {line}" for line in sheet.lines()) or "- none",
         "title": display_title(rec.title),
         "request": _clean_request(request),
         "liked": ", ".join(f'"{t}"' for t in liked) or "none",
@@ -503,9 +513,9 @@ def build_messages(
     return load_chat_prompt(PROMPT_NAME, opening).format_messages(**values)
 
 
-def build_prompt(rec: Recommendation, request: str = "") -> str:
+def build_prompt(rec: Recommendation, request: str = "", facts: FactSheet | None = None) -> str:
     """The whole prompt for one recommendation as plain text (for logs and tests)."""
-    return "\n\n".join(m.text for m in build_messages(rec, request))
+    return "\n\n".join(m.text for m in build_messages(rec, request, facts=facts))
 
 
 def _instruction_ngrams(n: int = 5) -> set[tuple[str, ...]]:
@@ -546,48 +556,68 @@ def tidy_reply(text: str) -> str:
     return " ".join(sentences[:MAX_SENTENCES])
 
 
-def _people(rec: Recommendation) -> list[str]:
-    parsed = _parse_attributes(rec.evidence.shared_attributes)
-    return [v for kind, values in parsed.items() if kind != "genre" for v in values]
+def evidence_sheet(rec: Recommendation) -> FactSheet:
+    """A fact sheet holding only what the evidence says (title, year, shared genres, people).
 
-
-def _unsupported_facts(text: str, rec: Recommendation, allowed: Sequence[str]) -> str | None:
-    """Awards, dates, years and credited people: the evidence holds none, small models invent.
-
-    Titles are masked first: "2001: A Space Odyssey" holds a year and "Oscar" is a film.
+    Used when no catalog sheet is at hand, so replies are still checked, against less.
     """
-    text = _mask(text, allowed)[0]
-    claim = _CLAIMS.search(text)
-    if claim:
-        return f"claims something the evidence does not hold: {claim.group(0)!r}"
-    date = _MONTH_DATE.search(text)
-    if date:
-        return f"states a date not in the evidence: {date.group(0)!r}"
-    years = {y for t in allowed for y in _YEAR_IN_PARENS.findall(t)}
-    for year in _BARE_YEAR.findall(text):
-        if year not in years:
-            return f"states a year not in the evidence: {year}"
-    known = [set(re.findall(r"[a-z0-9]+", _fold(p).lower())) for p in _people(rec)]
-    for match in _CREDIT.finditer(text):
-        name = re.sub(r"['\u2019]s$", "", match.group(1).strip().rstrip(".,"))
-        words = set(re.findall(r"[a-z0-9]+", _fold(name).lower()))
-        if words and not any(words <= person for person in known):
-            return f"credits someone not in the evidence: {name!r}"
-    return None
+    parsed = _parse_attributes(rec.evidence.shared_attributes)
+    year = _year(rec.title)
+    return FactSheet(
+        item_id=rec.item_id,
+        title=rec.title,
+        year=int(year) if year else None,
+        genres=tuple(parsed.get("genre", ())),
+        directors=tuple(parsed.get("director", ())),
+        cast=tuple(parsed.get("cast", ())),
+    )
+
+
+def _unsupported_facts(
+    text: str,
+    rec: Recommendation,
+    allowed: Sequence[str],
+    facts: FactSheet | None,
+) -> str | None:
+    """The first claim of ``text`` that ``facts`` (else the evidence alone) does not support.
+
+    Titles are masked first: "2001: A Space Odyssey" holds a year, "Oscar" is a film and "Some
+    Like It Hot" is no mood. See :mod:`recagents.graph.claims` for what counts as a claim.
+    """
+    masked = _mask(text, allowed)[0].replace(_MASK.strip(), " ")
+    support = Support(
+        sheet=facts or evidence_sheet(rec),
+        people=people_in(rec.evidence.shared_attributes),
+        years=tuple(y for t in allowed for y in _YEAR_IN_PARENS.findall(t)),
+    )
+    reason = unsupported_claim(masked, support)
+    if reason and facts is None:
+        reason += " (checked against the evidence only)"
+    return reason
 
 
 def check_reply(
     text: str,
     rec: Recommendation,
     catalog_titles: CatalogMatcher | None = None,
+    facts: FactSheet | None = None,
 ) -> str | None:
     """Why a (tidied) reply may not be shown for ``rec``, or ``None`` when it passes every check.
 
     Checks, in order: length within 10..400 characters; a finished last sentence; no assistant
     talk ("As an AI", "I'd be happy to"); no links; no chat markup or echoed instructions; names
     the recommended title and says something beyond titles; names no other film than the
-    recommendation and the liked films in its evidence (:func:`verify_titles`); claims no award,
-    date, year or credited person the evidence lacks.
+    recommendation and the liked films in its evidence (:func:`verify_titles`); and every claim
+    it makes (genre and mood words, nationality and language, people, years and decades, awards,
+    critics' praise, "classic", "sequel"...) is on the film's fact sheet
+    (:func:`recagents.graph.claims.unsupported_claim`).
+
+    Args:
+        text: The tidied reply.
+        rec: The recommendation it phrases.
+        catalog_titles: Catalog matcher used to spot film titles.
+        facts: The recommended film's fact sheet; without it, claims are checked against the
+            evidence alone (stricter: fewer facts support fewer claims).
     """
     if len(text) < MIN_CHARS:
         return f"too short ({len(text)} characters)"
@@ -618,7 +648,7 @@ def check_reply(
         return f"title check failed: {exc}"
     if offending:
         return "names titles outside the evidence: " + "; ".join(offending)
-    return _unsupported_facts(text, rec, allowed)
+    return _unsupported_facts(text, rec, allowed, facts)
 
 
 def _invoke(chat_model: BaseChatModel, messages: list[BaseMessage], timeout_s: float | None) -> str:
@@ -644,6 +674,16 @@ def _invoke(chat_model: BaseChatModel, messages: list[BaseMessage], timeout_s: f
     return str(box["text"])
 
 
+def _lookup(facts: FactLookup | None, rec: Recommendation) -> FactSheet | None:
+    if facts is None:
+        return None
+    try:
+        return facts(rec)
+    except Exception:  # caller code; no sheet means checking against the evidence alone
+        logger.warning("no fact sheet for %s", rec.item_id, exc_info=True)
+        return None
+
+
 def _continue(opening: str, continuation: str) -> str:
     if not opening:
         return continuation
@@ -660,6 +700,8 @@ def explain(
     max_llm_items: int = 1,
     catalog_titles: CatalogMatcher | None = None,
     timeout_s: float | None = 60.0,
+    facts: FactLookup | None = None,
+    people: Sequence[str] = (),
 ) -> list[Explanation]:
     """Explain each recommendation, phrased by the chat model where it can be verified.
 
@@ -674,18 +716,23 @@ def explain(
         max_llm_items: How many leading items the model may phrase.
         catalog_titles: Catalog matcher used to spot film titles in replies.
         timeout_s: Longest wait for one reply; ``None`` waits for ever.
+        facts: Fact-sheet lookup: the model is given the sheet and its reply checked against
+            it (:func:`check_reply`); without it, against the evidence alone.
+        people: Names the user gave this conversation: template reasons name them first
+            (they never widen what a model's reply may claim).
 
     Returns:
         One explanation per recommendation, in the same order.
     """
     explanations: list[Explanation] = []
     for index, rec in enumerate(recs):
-        fallback = template_reason(rec)
+        fallback = template_reason(rec, people)
         if chat_model is None or index >= max_llm_items:
             explanations.append(Explanation(rec.item_id, fallback, "template"))
             continue
         prefill = bool(getattr(chat_model, "supports_prefill", False))
-        messages = build_messages(rec, request, prefill=prefill)
+        sheet = _lookup(facts, rec)
+        messages = build_messages(rec, request, prefill=prefill, facts=sheet)
         opening = messages[-1].text if prefill and messages[-1].type == "ai" else ""
         try:
             reply = tidy_reply(_continue(opening, _invoke(chat_model, messages, timeout_s)))
@@ -693,7 +740,7 @@ def explain(
             reason = f"model call failed: {type(exc).__name__}: {exc}"
             logger.warning("explanation for %s falls back to the template: %s", rec.item_id, reason)
         else:
-            rejected = check_reply(reply, rec, catalog_titles)
+            rejected = check_reply(reply, rec, catalog_titles, sheet)
             if rejected is None:
                 explanations.append(Explanation(rec.item_id, reply, "llm"))
                 continue

@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from recagents.data.facts import FactSheet
 from recagents.data.titles import YEAR_SUFFIX
 from recagents.errors import DataError
 from recagents.idmap import IdMap
@@ -85,6 +86,28 @@ class Dataset:
             ]
             self.__dict__["_titles"] = titles
         return titles[int(idx)]
+
+    def fact_sheet(self, idx: int) -> FactSheet:
+        """What we hold about item ``idx``: catalog row plus its movies.db facts when enriched.
+
+        Built on first use and kept (a chat turn asks for a few, a benchmark for thousands), so
+        movies.db is read once per process, not per turn. Only datasets that were enriched from
+        movies.db look films up there: an ingested catalog's "Heat" is not OMDb's.
+        """
+        from recagents.data.enrich import omdb_record
+        from recagents.data.facts import build_fact_sheet
+
+        sheets: dict[int, FactSheet] = self.__dict__.setdefault("_fact_sheets", {})
+        idx = int(idx)
+        if idx not in sheets:
+            row = self.items.iloc[idx]
+            record = None
+            if self.info.get("enriched"):
+                record = omdb_record(str(row["title"]), row["year"])
+            sheets[idx] = build_fact_sheet(
+                self.item_map.external(idx), self.item_title(idx), row, record
+            )
+        return sheets[idx]
 
     def summary(self) -> str:
         """One line for logs and the CLI."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib.util
 import logging
 import sqlite3
+from collections import Counter
 from functools import lru_cache
 from pathlib import Path
 
@@ -32,6 +33,15 @@ def movies_db_path() -> Path | None:
     return path if path.exists() else None
 
 
+#: OMDb and Rotten Tomatoes columns kept per film for its fact sheet (:mod:`recagents.data.facts`).
+_FACT_QUERY = (
+    'SELECT o.Title, o.Year, o.Runtime, o.Director, o.Writer, o."Cast", o.imdbVotes, '
+    "o.Language, o.Country, o.Awards, o.Oscars, o.Metacritic, o.Rating, o.Released, "
+    "t.Meter, t.Rating, t.Reviews, t.Consensus "
+    "FROM omdb o LEFT JOIN tomatoes t ON t.ID = o.ID"
+)
+
+
 @lru_cache(maxsize=1)
 def _omdb_index() -> dict[tuple[str, int], dict[str, object]]:
     path = movies_db_path()
@@ -39,27 +49,102 @@ def _omdb_index() -> dict[tuple[str, int], dict[str, object]]:
         return {}
     connection = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
     try:
-        rows = connection.execute(
-            'SELECT Title, Year, Runtime, Director, Writer, "Cast", imdbVotes FROM omdb'
-        ).fetchall()
+        rows = connection.execute(_FACT_QUERY).fetchall()
     finally:
         connection.close()
+    # Prominence: the critics' reviews of every film crediting the person, summed (ties: films).
+    attention: Counter[str] = Counter()
+    credits: Counter[str] = Counter()
+    for row in rows:
+        for name in _names(row[5]):
+            attention[name] += int(row[16] or 0)
+            credits[name] += 1
     index: dict[tuple[str, int], dict[str, object]] = {}
-    for title, year, runtime, director, writer, cast, votes in rows:
+    for (
+        title,
+        year,
+        runtime,
+        director,
+        writer,
+        cast,
+        votes,
+        language,
+        country,
+        awards,
+        oscars,
+        metacritic,
+        rated,
+        released,
+        meter,
+        critics_rating,
+        reviews,
+        consensus,
+    ) in rows:
         if not title or year is None:
             continue
         key = (title_key(str(title)), int(year))
+        names = _names(cast)
         record = {
             "director": director or "",
             "writer": writer or "",
-            "cast": ", ".join(c.strip() for c in (cast or "").split(",") if c.strip()),
+            "cast": ", ".join(names),
+            # Billing is not in movies.db: most prominent first is the proxy (see below); a
+            # director in their own cast (Hitchcock's cameos) goes last.
+            "cast_billing": sorted(
+                names,
+                key=lambda n: (n in _names(director), -attention[n], -credits[n], n),
+            ),
             "runtime": runtime,
             "votes": votes or 0,
+            "language": language or "",
+            "country": country or "",
+            "awards": awards or "",
+            "oscars": int(oscars or 0),
+            "metacritic": metacritic,
+            "rated": rated or "",
+            "released": released or "",
+            "critics_meter": meter,
+            "critics_rating": critics_rating,
+            "critics_reviews": reviews or 0,
+            "consensus": (consensus or "").strip(),
         }
         # Several OMDb rows can share a title and year (shorts, TV): keep the most voted.
         if key not in index or int(record["votes"]) > int(index[key]["votes"]):  # type: ignore[call-overload]
             index[key] = record
     return index
+
+
+def _names(value: object) -> list[str]:
+    return [c.strip() for c in str(value or "").split(",") if c.strip()]
+
+
+def omdb_record(title: str, year: object) -> dict[str, object] | None:
+    """The movies.db record for a MovieLens title and year, or None when none matches.
+
+    Matching is the one :func:`enrich_items` uses: each title variant's key, at the year, then
+    one year either side. The record holds, besides the people, ``language``, ``country``,
+    ``awards`` (OMDb's Oscar sentence), ``oscars`` (won), ``metacritic``, ``rated`` (MPAA),
+    ``critics_meter``/``critics_rating``/``critics_reviews`` (Rotten Tomatoes), ``consensus``
+    (the critics' consensus sentence; empty for every film in the installed movies.db) and
+    ``cast_billing``.
+
+    ``cast_billing`` is the cast ordered by prominence: the number of Rotten Tomatoes reviews of
+    all movies.db films crediting each actor, summed (then the number of such films), with a
+    director who appears in their own film last. movies.db records no billing order (its
+    ``Cast`` is alphabetical and it has no OMDb ``Actors`` field), so this is a proxy for it:
+    it puts Robert Duvall and Al Pacino before Abe Vigoda in The Godfather and Leonardo
+    DiCaprio first in Titanic, but it is not billing (a busy character actor can come first).
+    """
+    index = _omdb_index()
+    if not index or year is None or pd.isna(year):  # type: ignore[arg-type]
+        return None
+    for variant in title_variants(str(title)):
+        key = title_key(variant)
+        for candidate in (int(year), int(year) - 1, int(year) + 1):  # type: ignore[call-overload]
+            record = index.get((key, candidate))
+            if record:
+                return record
+    return None
 
 
 def enrich_items(items: pd.DataFrame) -> dict[str, object]:
@@ -74,17 +159,7 @@ def enrich_items(items: pd.DataFrame) -> dict[str, object]:
         return {"enriched": 0, "enrich_rate": 0.0}
     matched = 0
     for row in items.itertuples():
-        if pd.isna(row.year):
-            continue
-        record = None
-        for variant in title_variants(str(row.title)):
-            key = title_key(variant)
-            for year in (int(row.year), int(row.year) - 1, int(row.year) + 1):
-                record = index.get((key, year))
-                if record:
-                    break
-            if record:
-                break
+        record = omdb_record(str(row.title), row.year)
         if record is None:
             continue
         matched += 1

@@ -108,7 +108,7 @@ def as_text(messages: list[BaseMessage]) -> str:
 
 
 def test_good_phrasing_is_kept() -> None:
-    reply = "Fargo (1996) is a darkly funny crime story, with the same bite as Pulp Fiction."
+    reply = "Fargo (1996) is a darkly tense crime story, with the same bite as Pulp Fiction."
     model = fake(reply)
     [explanation] = explain([FARGO], model, request="something dark")
     assert explanation == Explanation("100", reply, "llm", None)
@@ -137,7 +137,7 @@ def test_invented_title_found_by_the_catalog_matcher_is_rejected() -> None:
 
 
 def test_missing_recommended_title_falls_back_to_the_template() -> None:
-    model = fake("A darkly funny crime story with a great cast that you will enjoy.")
+    model = fake("A darkly tense crime story with a great cast that you will enjoy.")
     [explanation] = explain([FARGO], model)
     assert explanation.source == "template"
     assert explanation.text == template_reason(FARGO)
@@ -163,7 +163,7 @@ def test_model_timeout_falls_back_to_the_template() -> None:
 
 
 def test_prefill_models_get_the_opening_and_continue_it() -> None:
-    model = PrefillFake(messages=iter([AIMessage(content=" it is dark, funny and very cold.")]))
+    model = PrefillFake(messages=iter([AIMessage(content=" it is dark, tense and very cold.")]))
     [explanation] = explain([FARGO], model)
     assert model.calls[0][-1].type == "ai"
     assert model.calls[0][-1].text == (
@@ -171,7 +171,7 @@ def test_prefill_models_get_the_opening_and_continue_it() -> None:
     )
     assert explanation.text == (
         "Since you liked Pulp Fiction (1994), you will enjoy Fargo (1996) because it is dark, "
-        "funny and very cold."
+        "tense and very cold."
     )
     assert explanation.source == "llm"
 
@@ -184,15 +184,15 @@ def test_prefill_without_liked_titles_opens_with_the_title() -> None:
 
 
 def test_models_without_prefill_get_no_assistant_message() -> None:
-    model = fake("Fargo (1996) is a darkly funny crime story you will enjoy.")
+    model = fake("Fargo (1996) is a darkly tense crime story you will enjoy.")
     explain([FARGO], model)
     assert [m.type for m in model.calls[0]] == ["system", "human"]
 
 
 def test_only_max_llm_items_go_to_the_model() -> None:
     model = fake(
-        "Fargo (1996) is a darkly funny crime story you will enjoy.",
-        "Heat (1995) is a tense crime epic with Al Pacino.",
+        "Fargo (1996) is a darkly tense crime story you will enjoy.",
+        "Heat (1995) gives you more of Al Pacino.",
         "Toy Story (1995) is a joyful animated adventure.",
     )
     explanations = explain([FARGO, HEAT, TOY_STORY], model, max_llm_items=2)
@@ -213,7 +213,7 @@ def test_no_model_or_zero_budget_means_templates_only() -> None:
 
 def test_prompt_holds_only_the_one_item_and_its_evidence() -> None:
     model = fake(
-        "Fargo (1996) is a darkly funny crime story you will enjoy.",
+        "Fargo (1996) is a darkly tense crime story you will enjoy.",
         "Heat (1995) is a tense crime epic with Al Pacino.",
     )
     explain([FARGO, HEAT, TOY_STORY], model, request="a tense crime film", max_llm_items=2)
@@ -396,9 +396,9 @@ def test_verify_titles_with_a_catalog_matcher() -> None:
         ("The user will enjoy Fargo (1996) for its dark humour.", "echoes"),
         ("<|im_start|>Fargo (1996) is a good crime film.", "echoes"),
         ("Fargo (1996).", "nothing beyond"),
-        ("Fargo (1996) premiered on March 8 and is a dark comedy.", "date"),
+        ("Fargo (1996) came out on March 8 and is a dark thriller.", "date"),
         ("Fargo (1996) has a 2003 sequel that you will enjoy.", "year"),
-        ("Fargo (1996) won an Oscar for its crackling script.", "evidence does not hold"),
+        ("Fargo (1996) won an Oscar for its crackling script.", "no Oscar on record"),
         ("Fargo (1996) is a crime film starring Michael Caine.", "Michael Caine"),
         ("Fargo (1996) is a crime film, just like Heat (1995).", "Heat (1995)"),
         ("You will enjoy Fargo (1996) because it is a dark comedy that never fails", "unfinished"),
@@ -412,8 +412,8 @@ def test_check_reply_rejects(reply: str, reason: str) -> None:
 @pytest.mark.parametrize(
     "reply",
     [
-        "Fargo (1996) is a darkly funny crime thriller from Joel Coen.",
-        "You will enjoy Fargo because, like Pulp Fiction, it is violent and very funny.",
+        "Fargo (1996) is a darkly tense crime thriller from Joel Coen.",
+        "You will enjoy Fargo because, like Pulp Fiction, it is violent and very tense.",
         "Fargo (1996) is a snowy crime caper directed by Joel Coen; fans of Pulp Fiction (1994) "
         "will feel at home.",
     ],
@@ -440,7 +440,7 @@ def test_failing_catalog_matcher_means_template() -> None:
     def broken(text: str) -> list[str]:
         raise KeyError("index not built")
 
-    model = fake("Fargo (1996) is a darkly funny crime story you will enjoy.")
+    model = fake("Fargo (1996) is a darkly tense crime story you will enjoy.")
     [explanation] = explain([FARGO], model, catalog_titles=broken)
     assert explanation.source == "template"
     assert (explanation.rejected_reason or "").startswith("title check failed")
