@@ -11,7 +11,6 @@ as Horror"), which is what we actually know.
 from __future__ import annotations
 
 import math
-from collections import Counter
 from typing import Any
 
 import numpy as np
@@ -52,14 +51,6 @@ class _Facts:
         else:
             self.mean = None
         self.scale = float(frame["rating"].max()) if has_rating else 0.0
-        # The catalog's cast lists are alphabetical, not by billing. A person's weight is the
-        # number of ratings of the catalog films they are in: leads of well-known films weigh
-        # more than an extra. Only ever used to choose whom to name; "the cast includes" stays
-        # true whatever the order.
-        self.weight: Counter[str] = Counter()
-        for index, cast in enumerate(dataset.items["cast"].tolist()):
-            for name in _names(cast):
-                self.weight[name] += int(self.count[index])
 
 
 def _facts(dataset: Dataset) -> _Facts:
@@ -210,7 +201,14 @@ def _details(
     directors = _names(row.get("director"))
     if directors:
         sentences.append(f"Directed by {_join(directors)}.")
-    cast = sorted(_names(row.get("cast")), key=lambda n: (n not in preferred, -facts.weight[n], n))
+    # The catalog's cast lists are alphabetical, not by billing: name people in the fact sheet's
+    # prominence order (the one explanations use), the people the person cares about first.
+    # Only whom to name depends on it; "the cast includes" stays true whatever the order.
+    prominence = {name: rank for rank, name in enumerate(dataset.fact_sheet(index).cast)}
+    cast = sorted(
+        _names(row.get("cast")),
+        key=lambda n: (n not in preferred, prominence.get(n, len(prominence)), n),
+    )
     if cast:
         sentences.append(f"The cast includes {_join(cast[:CAST_NAMED])}.")
     runtime = row.get("runtime")
