@@ -8,22 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from langgraph.checkpoint.memory import InMemorySaver
-
-from recagents.config import Settings
-from recagents.ui.facade import Recommender
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
-
-
-@pytest.fixture(scope="module")
-def engine(ml100k_engine):  # type: ignore[no-untyped-def]
-    return ml100k_engine
-
-
-@pytest.fixture
-def rec(engine, tmp_path):  # type: ignore[no-untyped-def]
-    return Recommender(engine, Settings.load(home=tmp_path), checkpointer=InMemorySaver())
 
 
 def _row(rec, item_id):  # type: ignore[no-untyped-def]

@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 
 import pytest
-from langgraph.checkpoint.memory import InMemorySaver
 
 from recagents.config import Settings
 from recagents.graph.explain import display_title
@@ -13,16 +12,6 @@ from recagents.ui.facade import Recommender, open_checkpointer
 
 # The first test pays for encoding and training ML-100K once (about a minute on 2 idle cores).
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
-
-
-@pytest.fixture(scope="module")
-def engine(ml100k_engine):  # type: ignore[no-untyped-def]
-    return ml100k_engine
-
-
-@pytest.fixture
-def rec(engine, tmp_path):  # type: ignore[no-untyped-def]
-    return Recommender(engine, Settings.load(home=tmp_path), checkpointer=InMemorySaver())
 
 
 def _item(rec, item_id):  # type: ignore[no-untyped-def]
