@@ -144,6 +144,37 @@ def test_false_sentences_from_the_issue_are_rejected(
 
 
 @pytest.mark.parametrize(
+    ("title", "reply", "claim"),
+    [
+        (
+            "Ready to Wear (Pret-A-Porter) (1994)",
+            "You will enjoy Ready to Wear (Pret-A-Porter) (1994) because it's a comedy movie "
+            "with a strong focus on family and relationships.",
+            "relationships",
+        ),
+        (
+            "Hot Shots! Part Deux (1993)",
+            "You will enjoy Hot Shots! Part Deux (1993) because it's a comedy with a dark "
+            "underbelly.",
+            "underbelly",
+        ),
+        (
+            "Bean (1997)",
+            "You will enjoy Bean (1997) because it's a comedy movie with a strong focus on social "
+            "commentary.",
+            "commentary",
+        ),
+    ],
+)
+def test_false_themes_of_the_third_hand_checked_sample_are_rejected(
+    ml100k: Dataset, title: str, reply: str, claim: str
+) -> None:
+    """BENCHMARKS.md, "True explanations", third sample: false theme phrases that passed."""
+    reason = _check(ml100k, title, reply)
+    assert reason is not None and claim in reason, reason
+
+
+@pytest.mark.parametrize(
     ("title", "reply"),
     [
         (
