@@ -107,9 +107,12 @@ class ColdStart:
             self.mean_rating = np.where(rated > 0, sums / np.maximum(rated, 1.0), np.nan)
             self.rated = rated
             self.quality = (sums + PRIOR_COUNT * global_mean) / (rated + PRIOR_COUNT)
+            #: Top of the rating scale ("4.2 out of 5"): the largest train rating.
+            self.scale = float(ratings.max())
         else:
             self.mean_rating = np.full(n_items, np.nan)
             self.rated = np.zeros(n_items)
+            self.scale = 0.0
             self.quality = np.log1p(self.counts)
         # "Popular" = among the POPULAR_SHARE most-rated items (ties at the cut included).
         n_top = max(1, int(np.ceil(POPULAR_SHARE * n_items)))

@@ -3,9 +3,9 @@
 "Which is the best one?", "tell me more about the second", "is it scary?" are questions about
 what was just shown, not new requests: re-ranking would replace the list the person is asking
 about. Every sentence here is built from catalog fields (genres, year, director, cast, runtime),
-the ratings in the interaction data, and the stored evidence of the pick, so nothing is said that
-the catalog does not hold. A quality such as "scary" is answered as the genre it maps to ("listed
-as Horror"), which is what we actually know.
+the train ratings (the counts and means the picks' evidence states too) and the stored evidence
+of the pick, so nothing is said that the catalog does not hold. A quality such as "scary" is
+answered as the genre it maps to ("listed as Horror"), which is what we actually know.
 """
 
 from __future__ import annotations
@@ -13,10 +13,10 @@ from __future__ import annotations
 import math
 from typing import Any
 
-import numpy as np
 from langchain_core.messages import AIMessage
 
 from recagents.data import Dataset
+from recagents.graph.coldstart import ColdStart
 from recagents.graph.deps import GraphDeps
 from recagents.graph.explain import display_title
 from recagents.graph.intent import TurnIntent
@@ -29,37 +29,6 @@ CAST_NAMED = 3
 
 NOTHING_SHOWN = "I haven't shown you anything yet. What are you in the mood for?"
 
-#: Facts per catalog object (the catalog is kept alive with them, so an id is never reused).
-_FACTS: dict[int, tuple[Dataset, _Facts]] = {}
-
-
-class _Facts:
-    """Per-catalog facts computed once: ratings per item, how often each person appears."""
-
-    def __init__(self, dataset: Dataset) -> None:
-        n = dataset.n_items
-        frame = dataset.interactions  # ``item`` holds catalog indices, not external ids
-        items = frame["item"].to_numpy().astype(np.int64)
-        keep = (items >= 0) & (items < n)
-        self.count = np.bincount(items[keep], minlength=n)
-        has_rating = "rating" in frame and frame["rating"].nunique() > 1
-        if has_rating:
-            total = np.bincount(items[keep], weights=frame["rating"].to_numpy()[keep], minlength=n)
-            self.mean: np.ndarray | None = np.divide(
-                total, self.count, out=np.zeros(n), where=self.count > 0
-            )
-        else:
-            self.mean = None
-        self.scale = float(frame["rating"].max()) if has_rating else 0.0
-
-
-def _facts(dataset: Dataset) -> _Facts:
-    held = _FACTS.get(id(dataset))
-    if held is None or held[0] is not dataset:
-        held = (dataset, _Facts(dataset))
-        _FACTS[id(dataset)] = held
-    return held[1]
-
 
 def about(deps: GraphDeps, state: ConversationState) -> dict[str, Any]:
     """Answer a question about the shown list (best, details, genre) from the facts held."""
@@ -68,7 +37,8 @@ def about(deps: GraphDeps, state: ConversationState) -> dict[str, Any]:
     if not shown and not intent.about:
         return {"reply": NOTHING_SHOWN, "messages": [AIMessage(NOTHING_SHOWN)]}
     ranked = {r["item_id"]: r for r in state.get("ranked") or []}
-    reply = about_text(deps.dataset, intent, shown, ranked, _preferred_people(deps.dataset, state))
+    preferred = _preferred_people(deps.dataset, state)
+    reply = about_text(deps.dataset, deps.engine.coldstart, intent, shown, ranked, preferred)
     return {"reply": reply, "messages": [AIMessage(reply)]}
 
 
@@ -83,6 +53,7 @@ def _preferred_people(dataset: Dataset, state: ConversationState) -> frozenset[s
 
 def about_text(
     dataset: Dataset,
+    ratings: ColdStart,
     intent: TurnIntent,
     shown: list[str],
     ranked: dict[str, dict[str, Any]] | None = None,
@@ -90,16 +61,18 @@ def about_text(
 ) -> str:
     """The answer to an ``about`` question over ``shown`` (or the items the question names).
 
+    ``ratings``: the train ratings per item (counts, means), the same figures the picks'
+    evidence states, so "which is best?" and "why?" never quote two different counts for a film.
     ``preferred``: people to name first in details (asked for, or in liked films).
     """
     ranked = ranked or {}
     targets = [i for i in intent.about if _known(dataset, i)] or shown
     if intent.question == "best":
-        return _best(dataset, targets, shown)
+        return _best(dataset, ratings, targets, shown)
     if intent.question == "genre" and intent.genres_include:
         return _genre(dataset, intent.about, shown, intent.genres_include)
     target = targets[0]
-    return _details(dataset, target, ranked.get(target), frozenset(preferred))
+    return _details(dataset, ratings, target, ranked.get(target), frozenset(preferred))
 
 
 def _known(dataset: Dataset, item_id: str) -> bool:
@@ -129,29 +102,35 @@ def _names(value: Any) -> list[str]:
     return [n.strip() for n in str(value).split(",") if n.strip() and n.strip() != "nan"]
 
 
-def _rating_phrase(facts: _Facts, index: int) -> str:
+def _count(ratings: ColdStart, index: int) -> int:
+    """Ratings of an item, or interactions where the data holds no rating values."""
+    return int(ratings.rated[index] if ratings.scale else ratings.counts[index])
+
+
+def _rating_phrase(ratings: ColdStart, index: int) -> str:
     """The ratings held for one item ("rated 4.2 out of 5 by 508 users"), or ""."""
-    count = int(facts.count[index])
-    if facts.mean is None or count == 0:
+    count = _count(ratings, index)
+    if not ratings.scale or count == 0:
         return f"watched by {count:,} users in the data" if count else ""
     users = "user" if count == 1 else "users"
-    return f"rated {facts.mean[index]:.1f} out of {facts.scale:g} by {count:,} {users}"
+    return f"rated {ratings.mean_rating[index]:.1f} out of {ratings.scale:g} by {count:,} {users}"
 
 
-def _best(dataset: Dataset, targets: list[str], shown: list[str]) -> str:
+def _best(dataset: Dataset, ratings: ColdStart, targets: list[str], shown: list[str]) -> str:
     """The best-rated of the targets by the ratings held, with the numbers it rests on."""
-    facts = _facts(dataset)
     indices = [dataset.item_map.index(i) for i in targets]
-    if facts.mean is None:
-        best = max(indices, key=lambda i: int(facts.count[i]))
+    if not ratings.scale:
+        best = max(indices, key=lambda i: _count(ratings, i))
         title = display_title(dataset.item_title(best))
-        return f"Of these, {title} is the most watched: {_rating_phrase(facts, best)}."
-    enough = [i for i in indices if facts.count[i] >= MIN_RATINGS] or indices
-    best = max(enough, key=lambda i: (float(facts.mean[i]), int(facts.count[i])))
+        return f"Of these, {title} is the most watched: {_rating_phrase(ratings, best)}."
+    rated = [i for i in indices if _count(ratings, i) > 0] or indices
+    enough = [i for i in rated if _count(ratings, i) >= MIN_RATINGS] or rated
+    best = max(enough, key=lambda i: (float(ratings.mean_rating[i]), _count(ratings, i)))
     title = display_title(dataset.item_title(best))
     text = (
         f"Of these, {title} has the highest average rating: "
-        f"{facts.mean[best]:.1f} out of {facts.scale:g} from {int(facts.count[best]):,} users."
+        f"{ratings.mean_rating[best]:.1f} out of {ratings.scale:g} "
+        f"from {_count(ratings, best):,} users."
     )
     top = shown[0] if shown else None
     if top is not None and dataset.item_map.index(top) != best and top in targets:
@@ -185,13 +164,16 @@ def _genre(dataset: Dataset, about: list[str], shown: list[str], genres: list[st
 
 
 def _details(
-    dataset: Dataset, item_id: str, rec: dict[str, Any] | None, preferred: frozenset[str]
+    dataset: Dataset,
+    ratings: ColdStart,
+    item_id: str,
+    rec: dict[str, Any] | None,
+    preferred: frozenset[str],
 ) -> str:
     """More about one item: genres, director, some cast, runtime, ratings, why it was picked.
 
     People the person named, or who are in films they liked (``preferred``), are named first.
     """
-    facts = _facts(dataset)
     row = _row(dataset, item_id)
     index = dataset.item_map.index(item_id)
     sentences = []
@@ -214,7 +196,7 @@ def _details(
     runtime = row.get("runtime")
     if runtime is not None and not (isinstance(runtime, float) and math.isnan(runtime)):
         sentences.append(f"It runs {int(runtime)} minutes.")
-    rating = _rating_phrase(facts, index)
+    rating = _rating_phrase(ratings, index)
     if rating:
         sentences.append(f"It is {rating}.")
     because = [

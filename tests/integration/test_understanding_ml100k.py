@@ -94,7 +94,12 @@ def test_questions_about_the_shown_list_are_answered_from_facts(rec):
     ids = [i.id for i in shown]
     assert len(ids) == 5
     best = rec.chat("Which is the best one?", thread_id="ask")
-    ratings = rec.dataset.interactions.groupby("item")["rating"].agg(["mean", "count"])
+    # The train ratings (what the picks' evidence also states), counted here from the raw frame.
+    train = rec.engine.trained.context.train.tocoo()
+    in_train = set(zip(train.row.tolist(), train.col.tolist(), strict=True))
+    frame = rec.dataset.interactions
+    keep = [(u, i) in in_train for u, i in zip(frame["user"], frame["item"], strict=True)]
+    ratings = frame[keep].groupby("item")["rating"].agg(["mean", "count"])
     mine = ratings.loc[[rec.dataset.item_map.index(i) for i in ids]]
     enough = mine[mine["count"] >= 20]  # the best rated among those with 20+ ratings
     top = (enough if len(enough) else mine)["mean"].idxmax()
