@@ -36,16 +36,8 @@ Items = list[dict[str, Any]]
 
 
 def card_item(item: Any) -> dict[str, Any]:
-    """A reply item as a card reads it: its public form, plus its bounded ``match`` if it has one.
-
-    ``match`` (0..1) is read with ``getattr`` so the cards show "NN% match" as soon as the engine's
-    items carry it, and no raw score before that.
-    """
-    public = item.to_public()
-    match = getattr(item, "match", None)
-    if match is not None and public.get("match") is None:
-        public["match"] = match
-    return jsonable(public)
+    """A reply item as a card reads it: its public form (title, bounded ``match``, reason...)."""
+    return jsonable(item.to_public())
 
 
 def new_thread_id() -> str:
