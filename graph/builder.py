@@ -33,7 +33,11 @@ def make_deps(
     ``roles`` defaults to every trained role with a ``converse`` hook. With an ``encoder`` (the
     catalog's sentence encoder), turns are routed semantically, the rules as fallback.
     """
-    router = shared_router(encoder.model_id, encoder.encode) if encoder is not None else None
+    router = None
+    if encoder is not None:  # chat turns are embedded uncached: never written to disk
+        router = shared_router(
+            encoder.model_id, encoder.encode, encode_query=partial(encoder.encode, cache=False)
+        )
     parser = IntentParser(engine.dataset, popularity=engine.popularity, router=router)
     chosen = engine.conversing_roles() if roles is None else list(roles)
     return GraphDeps(engine, parser, chat_model, structured_understanding, chosen)
