@@ -25,7 +25,13 @@ Rankers compared (same seeds, same users):
 ``other-era share`` = the same when only films from other decades than every seed may be shown
 (what "like Fargo and Pulp Fiction, but from the 80s" asks); ``other-era distinctive share`` = in
 that ranking, the share carrying a seed's rarest genre (Crime for Fargo and Pulp Fiction, not the
-Drama that half the catalog carries).
+Drama that half the catalog carries); ``other-era NDCG@10``: that ranking scored against the
+user's test films from those other decades (users with at least one). The product ranks a
+profile whose every seed a hard constraint excludes with the seeds' kind first
+(:meth:`recagents.graph.coldstart.ColdStart.keep_kind`): ``blend (shipped), kind weight W`` is that
+ranking in the other-era columns (its other columns are the shipped blend's), for the kind
+weight chosen on valid (``KIND_GRID``, ``KIND_FLOOR``), the shipped one and ``inf``. ``--no-search``
+skips the weight search (the ``blend (after)`` row then repeats the shipped weights).
 """
 
 from __future__ import annotations
@@ -48,7 +54,7 @@ from scipy.stats import rankdata  # noqa: E402
 
 from recagents.config import Settings  # noqa: E402
 from recagents.eval.metrics import ndcg, recall, top_k  # noqa: E402
-from recagents.graph.coldstart import BLEND_WEIGHTS  # noqa: E402
+from recagents.graph.coldstart import BLEND_WEIGHTS, KIND_WEIGHT  # noqa: E402
 from recagents.graph.engine import Engine  # noqa: E402
 
 K = 10
@@ -70,6 +76,13 @@ OTHER_ERA_FLOOR = 0.8
 #: default: the shipped weights give 0.49 / 0.64 / 0.74 for 1 / 2 / 3 seeds, and a floor of 0.7
 #: is out of reach of this grid's coordinate ascent (2026-12-04, BENCHMARKS.md).
 DISTINCT_FLOOR = 0.0
+#: Weights of the seeds' kind tried for a profile whose every seed a constraint excludes
+#: (``inf``: kind first, blend within), and the distinctive share they must reach on valid: the
+#: same 0.9 as GENRE_FLOOR, so a list from another decade resembles the films named as much as
+#: an unconstrained one does. (0.7 chose weight 1: "Fargo and Pulp Fiction, but from the 80s"
+#: then gave one crime film, The Terminator, Aliens, The Abyss and Dead Poets Society.)
+KIND_GRID = (0.0, 0.5, 1.0, 2.0, 3.0, 4.0, 6.0, 8.0, float("inf"))
+KIND_FLOOR = 0.9
 
 
 def seeds_per_user(engine: Engine, split, rng: np.random.Generator) -> dict[int, list[int]]:  # type: ignore[no-untyped-def]
@@ -84,8 +97,13 @@ def seeds_per_user(engine: Engine, split, rng: np.random.Generator) -> dict[int,
 
 
 def evaluate(
-    scores: np.ndarray, exclude: list[np.ndarray], targets: list[np.ndarray], genres, seeds
-) -> dict[str, float]:  # type: ignore[no-untyped-def]
+    scores: np.ndarray,
+    exclude: list[np.ndarray],
+    targets: list[np.ndarray],
+    genres,  # type: ignore[no-untyped-def]
+    seeds,  # type: ignore[no-untyped-def]
+    kind_first: float = 0.0,
+) -> dict[str, float]:
     """Recall/NDCG@10 and genre share of rows of scores (one row per user)."""
     scores = scores.copy()
     for row, items in enumerate(exclude):
@@ -100,10 +118,11 @@ def evaluate(
         seed_genres = set().union(*(genres[s] for s in seeds[row]))
         share[row] = np.mean([bool(genres[int(i)] & seed_genres) for i in top[row]])
     keep = n_rel > 0
-    other, distinct = other_era_share(scores, seeds, genres)
+    other, distinct, other_ndcg = other_era_share(scores, seeds, genres, targets, kind_first)
     return {
         "other_era_share": other,
         "other_era_distinct": distinct,
+        "other_era_ndcg@10": other_ndcg,
         "recall@10": float(recall(hits[keep], n_rel[keep]).mean()),
         "ndcg@10": float(ndcg(hits[keep], n_rel[keep]).mean()),
         "genre_share": float(share.mean()),
@@ -112,6 +131,8 @@ def evaluate(
 
 
 DECADES: np.ndarray = np.zeros(0)
+#: The engine's cold-start scorer (set in main), for the product's kind-first ranking.
+COLD = None
 #: Films per genre in the catalog (set in main), for :func:`distinctive_genres`.
 GENRE_COUNT: dict[str, int] = {}
 
@@ -130,22 +151,39 @@ def distinctive_genres(seed_items, genres) -> set[str]:  # type: ignore[no-untyp
     return out
 
 
-def other_era_share(scores: np.ndarray, seeds, genres) -> tuple[float, float]:  # type: ignore[no-untyped-def]
-    """Genre share and distinctive-genre share of the top 10 among films from other decades.
+def other_era_share(
+    scores: np.ndarray,
+    seeds,  # type: ignore[no-untyped-def]
+    genres,  # type: ignore[no-untyped-def]
+    targets: list[np.ndarray],
+    kind_first: float = 0.0,
+) -> tuple[float, float, float]:
+    """Genre share, distinctive-genre share and NDCG@10 of the top 10 among other decades' films.
 
     Only films from other decades than every seed may be shown ("like Fargo, but from the 80s").
     The first share counts any genre in common with a seed, the second only the seeds'
-    :func:`distinctive_genres`.
+    :func:`distinctive_genres`; NDCG@10 scores the ranking against the user's test films from
+    those decades. ``kind_first``: the weight of the seeds' kind, as the product ranks such a
+    profile (:meth:`recagents.graph.coldstart.ColdStart.keep_kind`; 0: the blend alone).
     """
-    shares, distinct = [], []
+    shares, distinct, hits, n_rel = [], [], [], []
     for row, seed_items in enumerate(seeds):
-        masked = np.where(np.isin(DECADES, DECADES[seed_items]), -np.inf, scores[row])
+        row_scores = scores[row]
+        if kind_first:
+            row_scores = COLD.keep_kind(seed_items, row_scores, kind_first)
+        other = ~np.isin(DECADES, DECADES[seed_items])
+        masked = np.where(other, row_scores, -np.inf)
         top = np.argsort(-masked, kind="stable")[:K]
         seed_genres = set().union(*(genres[s] for s in seed_items))
         special = distinctive_genres(seed_items, genres)
         shares.append(np.mean([bool(genres[int(i)] & seed_genres) for i in top]))
         distinct.append(np.mean([bool(genres[int(i)] & special) for i in top]))
-    return float(np.mean(shares)), float(np.mean(distinct))
+        wanted = [t for t in targets[row] if other[t]]
+        if wanted:
+            hits.append(np.isin(top, wanted))
+            n_rel.append(len(wanted))
+    other_ndcg = float(ndcg(np.array(hits), np.array(n_rel)).mean()) if hits else 0.0
+    return float(np.mean(shares)), float(np.mean(distinct)), other_ndcg
 
 
 def blend(pcts: dict[str, np.ndarray], weights: dict[str, float]) -> np.ndarray:
@@ -166,6 +204,7 @@ def main() -> int:
     parser.add_argument(
         "--distinct-floor", type=float, default=DISTINCT_FLOOR, help="see DISTINCT_FLOOR"
     )
+    parser.add_argument("--no-search", action="store_true", help="skip the weight search")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     torch.set_num_threads(1)
@@ -214,7 +253,8 @@ def main() -> int:
         print(f"  {size} seed(s): {len(rows)} users scored", file=sys.stderr)
     seconds = time.perf_counter() - timing
     genres = cold.genres
-    global DECADES, GENRE_COUNT
+    global DECADES, GENRE_COUNT, COLD
+    COLD = cold
     GENRE_COUNT = dict(Counter(g for mine in genres for g in mine))
     years = engine.dataset.items["year"].astype("float").to_numpy()
     DECADES = np.where(np.isfinite(years), np.floor(np.nan_to_num(years) / 10), -1)
@@ -238,7 +278,7 @@ def main() -> int:
     best, best_share = on_valid(chosen)
     if best_share < 0:  # the starting weights miss a floor: any weights that meet them win
         best = -1.0
-    for _ in range(3):  # coordinate ascent over each view's weight, on valid only
+    for _ in range(0 if args.no_search else 3):  # coordinate ascent per view, on valid only
         for view in VIEWS:
             for value in GRID:
                 trial = {**chosen, view: value}
@@ -251,6 +291,29 @@ def main() -> int:
         f"  chosen on valid: {chosen} (valid ndcg@10 {best:.4f}, genre share {best_share:.2f})",
         file=sys.stderr,
     )
+
+    # The kind's weight for profiles whose every seed a constraint excludes, on valid only: the
+    # best other-era NDCG@10 among weights whose other-era lists carry a seed's rarest genre at
+    # least KIND_FLOOR of the time (for every seed count).
+    kind_rows = []
+    for weight in KIND_GRID:
+        ndcgs, distinct = [], []
+        for size in SIZES:
+            pcts, _, seeds_rows, ex_valid, _, t_valid, _, _ = data[size]
+            row = evaluate(
+                blend(pcts, BLEND_WEIGHTS), ex_valid, t_valid, genres, seeds_rows, weight
+            )
+            ndcgs.append(row["other_era_ndcg@10"])
+            distinct.append(row["other_era_distinct"])
+        kind_rows.append((weight, float(np.mean(ndcgs)), min(distinct)))
+        print(
+            f"  kind weight {weight:g}: valid other-era ndcg@10 {np.mean(ndcgs):.4f}, "
+            f"min distinctive share {min(distinct):.2f}",
+            file=sys.stderr,
+        )
+    feasible = [r for r in kind_rows if r[2] >= KIND_FLOOR] or [max(kind_rows, key=lambda r: r[2])]
+    kind_chosen = max(feasible, key=lambda r: r[1])[0]
+    print(f"  kind weight chosen on valid: {kind_chosen:g}", file=sys.stderr)
 
     for size in SIZES:
         pcts, raw_agents, seeds_rows, _, ex_test, _, t_test, n_rows = data[size]
@@ -265,6 +328,10 @@ def main() -> int:
             name: evaluate(np.array(scores), ex_test, t_test, genres, seeds_rows)
             for name, scores in rankers.items()
         }
+        for weight in sorted({kind_chosen, KIND_WEIGHT, float("inf")}):
+            results[str(size)][f"blend (shipped), kind weight {weight:g}"] = evaluate(
+                blend(pcts, BLEND_WEIGHTS), ex_test, t_test, genres, seeds_rows, kind_first=weight
+            )
     out = {
         "split_seed": args.seed,
         "chosen_weights": chosen,
@@ -274,6 +341,9 @@ def main() -> int:
         "genre_floor": GENRE_FLOOR,
         "other_era_floor": OTHER_ERA_FLOOR,
         "distinct_floor": args.distinct_floor,
+        "kind_weight_chosen": kind_chosen,
+        "kind_weight_shipped": KIND_WEIGHT,
+        "kind_valid": kind_rows,
         "scoring_seconds": round(seconds, 1),
         "results": results,
     }
@@ -287,15 +357,16 @@ def main() -> int:
     print(f"blend weights chosen on valid: {chosen}")
     print(
         "| seeds | ranker | Recall@10 | NDCG@10 | genre share | other-era share "
-        "| other-era distinctive share | users |"
+        "| other-era distinctive share | other-era NDCG@10 | users |"
     )
-    print("|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|")
     for size, rows in results.items():
         for name, row in rows.items():
             print(
                 f"| {size} | {name} | {row['recall@10']:.4f} | {row['ndcg@10']:.4f} "
                 f"| {row['genre_share']:.2f} | {row['other_era_share']:.2f} "
-                f"| {row['other_era_distinct']:.2f} | {row['users']} |"
+                f"| {row['other_era_distinct']:.2f} | {row['other_era_ndcg@10']:.4f} "
+                f"| {row['users']} |"
             )
     return 0
 

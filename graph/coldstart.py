@@ -20,6 +20,17 @@ films), and with one or two films the learned ranker leans on what is popular am
   *validation* split by ``bench/coldstart.py`` (never on test users): the best NDCG@10 among
   weights that keep the list like the films named (see the floors there); BENCHMARKS.md quotes
   test.
+- **Liked films, but a hard constraint excludes every one of them** ("Fargo and Pulp Fiction,
+  but from the 80s"; :meth:`ColdStart.keep_kind`): the seeds' co-liked neighbourhood is gone
+  (their fans' 1980s films are simply the 1980s blockbusters, Raiders and Back to the Future),
+  and no weighting of the views fixes it: ML-100K has only 15 films from the 1980s carrying
+  Crime or Thriller (3 Crime), and the percentile of a shared Drama is close to that of a
+  shared Crime. So the blend gains :data:`KIND_WEIGHT` times how much of the seeds' kind a
+  film shares (:meth:`ColdStart.kind`: each seed's *distinctive* genres, those not carried by
+  a fifth of the catalog, the rarest counting most: Crime for both films, Thriller for Fargo,
+  never the Drama that 43% of the catalog carries). ``bench/coldstart.py`` chose the weight on
+  valid and measures what it costs (other-era NDCG@10 against the held-out films, mostly
+  popular) and buys.
 
 Every figure this module states about a film (rating count, mean rating, "popular") is a fact
 of the training data, exposed through :meth:`ColdStart.facts` so explanations say only that.
@@ -38,6 +49,13 @@ POPULAR_SHARE = 0.10
 #: Pseudo-ratings at the global mean in the damped mean (a film needs about this many ratings
 #: before its own mean dominates).
 PRIOR_COUNT = 25.0
+#: A genre carried by at least this share of the catalog (ML-100K: Drama 43%, Comedy 30%; the
+#: next, Action and Thriller, 15%) is too broad to say what kind of film a seed is.
+BROAD_SHARE = 0.2
+#: Weight of :meth:`ColdStart.kind` added to the blend (whose weights sum to 11.5) when a hard
+#: constraint excludes every seed; chosen on valid by ``bench/coldstart.py`` (the best other-era
+#: NDCG@10 among weights whose lists carry a seed's rarest genre at least 90% of the time).
+KIND_WEIGHT = 3.0
 #: Profiles with at most this many liked films (and no known history) take the blend.
 MAX_SEEDS = 3
 #: Weights of each view's percentile in the blend, chosen on validation (bench/coldstart.py).
@@ -128,6 +146,11 @@ class ColdStart:
         self._raw_columns = columns
         self._columns = sp.diags(1.0 / np.maximum(norms, 1e-9)) @ columns
         self._text = _unit(np.asarray(item_text, dtype=np.float64))
+        #: Films per genre in the catalog: how broad a genre is, for :meth:`distinctive`.
+        self.genre_count: dict[str, int] = {}
+        for mine in self.genres:
+            for genre in mine:
+                self.genre_count[genre] = self.genre_count.get(genre, 0) + 1
 
     @classmethod
     def from_training(cls, dataset: Any, train: sp.csr_matrix, item_text: np.ndarray) -> ColdStart:
@@ -199,6 +222,55 @@ class ColdStart:
             if weight and name in views:
                 total += weight * _percentile(views[name])
         return total
+
+    def distinctive(self, seed: int) -> list[str]:
+        """A seed's genres that say what kind of film it is, rarest first.
+
+        Its genres carried by less than :data:`BROAD_SHARE` of the catalog: Fargo (Crime,
+        Drama, Thriller) -> [Crime, Thriller]; Drama (43% of ML-100K) and Comedy (30%) are too
+        broad to make two films alike. A film with only broad genres keeps its rarest one.
+        """
+        mine = sorted(self.genres[int(seed)], key=lambda g: (self.genre_count.get(g, 0), g))
+        n_items = max(1, len(self.genres))
+        narrow = [g for g in mine if self.genre_count.get(g, 0) < BROAD_SHARE * n_items]
+        return narrow or mine[:1]
+
+    def kind(self, seeds: Sequence[int]) -> np.ndarray:
+        """Per item, how much of the seeds' kind it shares.
+
+        Summed over the seeds: 1 for the seed's rarest :meth:`distinctive` genre, else 0.5 for
+        another of them. The rarest genre defines the kind best: after The Godfather (Action,
+        Crime, Drama) crime films come before action films.
+        """
+        out = np.zeros(len(self.genres))
+        for seed in seeds:
+            special = self.distinctive(seed)
+            if special:
+                first, rest = special[0], set(special[1:])
+                out += np.fromiter(
+                    (1.0 if first in g else 0.5 if g & rest else 0.0 for g in self.genres),
+                    dtype=np.float64,
+                )
+        return out
+
+    def keep_kind(
+        self, seeds: Sequence[int], scores: np.ndarray, weight: float | None = None
+    ) -> np.ndarray:
+        """``scores`` plus ``weight`` (default :data:`KIND_WEIGHT`) times :meth:`kind`.
+
+        For a profile whose every seed a hard constraint excludes (see the module docstring).
+        An infinite weight orders by kind first and blend within ("Fargo and Pulp Fiction, but
+        from the 80s": the 1980s crime films, then the thrillers, then the rest).
+        """
+        weight = KIND_WEIGHT if weight is None else weight
+        kind = self.kind(seeds)
+        finite = scores[np.isfinite(scores)]
+        if not weight or not kind.any() or not len(finite):
+            return scores
+        if np.isinf(weight):
+            # kind moves in steps of 0.5: each step must outweigh the whole spread of the blend
+            return scores + 2.0 * kind * (float(np.ptp(finite)) + 1.0)
+        return scores + weight * kind
 
     # -- facts -----------------------------------------------------------------------------------
 

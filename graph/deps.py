@@ -70,6 +70,13 @@ def unique(values: Sequence[str]) -> list[str]:
 
 
 def profile_for(deps: GraphDeps, state: ConversationState) -> ProfileScores:
-    """Every item's score for this thread's user, liked items and anchors."""
+    """Every item's score for this thread's user, liked items and anchors, under its constraints.
+
+    The constraints matter only to a short profile whose every film they exclude (see
+    :meth:`recagents.graph.engine.Engine.profile_scores`); "why?" passes through here too, so it
+    explains the order that was shown.
+    """
     liked = unique([*(state.get("liked") or []), *(state.get("anchors") or [])])
-    return deps.engine.profile_scores(state.get("user_id"), liked)
+    return deps.engine.profile_scores(
+        state.get("user_id"), liked, constraints=state.get("constraints") or None
+    )

@@ -116,13 +116,15 @@ class Engine:
         user_id: str | None,
         liked: Sequence[str] = (),
         text_vector: np.ndarray | None = None,
+        constraints: dict[str, Any] | None = None,
     ) -> ProfileScores:
         """Every item's score for a known user, or a cold one described by items (and words).
 
         A known user keeps the agents' scores. Someone new with no liked film gets the popular,
         well-liked order (``kind="cold"``); with one to :data:`MAX_SEEDS` liked films, the
-        agents' scores blended with co-liking and content similarity (``kind="seeds"``), see
-        :mod:`recagents.graph.coldstart` for why.
+        agents' scores blended with co-liking and content similarity (``kind="seeds"``), and
+        when the hard ``constraints`` exclude every one of those films, their kind first
+        (:meth:`ColdStart.keep_kind`); see :mod:`recagents.graph.coldstart` for why.
         """
         profile = self.trained.profile_scores(user_id, liked, text_vector)
         if user_id is not None and user_id in self.dataset.user_map:
@@ -131,9 +133,10 @@ class Engine:
         if not seeds and text_vector is None:
             return replace(profile, scores=self.coldstart.cold_scores(), kind="cold")
         if seeds and len(seeds) <= MAX_SEEDS:
-            return replace(
-                profile, scores=self.coldstart.blend(seeds, profile.scores), kind="seeds"
-            )
+            scores = self.coldstart.blend(seeds, profile.scores)
+            if constraints and not any(self.allowed(s, constraints) for s in seeds):
+                scores = self.coldstart.keep_kind(seeds, scores)
+            return replace(profile, scores=scores, kind="seeds")
         return profile
 
     def evidence(self, profile: ProfileScores, item: int) -> Recommendation:
