@@ -21,6 +21,7 @@ import numpy as np
 
 from recagents.agents.base import Agent, TrainContext
 from recagents.agents.report import RoundRecord, TrainingReport, plot_rounds
+from recagents.agents.train_state import load_training_state, save_training_state
 from recagents.errors import ConfigError
 
 logger = logging.getLogger(__name__)
@@ -101,7 +102,8 @@ class RunFolder(Checkpoints):
         shutil.rmtree(tmp, ignore_errors=True)
         for agent in agents:
             agent.save(tmp)
-        if marker is not None:
+        if marker is not None:  # a round: what resuming needs to repeat the next rounds exactly
+            save_training_state(tmp, agents)
             (tmp / "DONE").write_text(marker, encoding="utf-8")
         shutil.rmtree(final, ignore_errors=True)
         tmp.rename(final)  # a crash mid-save leaves the previous copy intact
@@ -161,6 +163,7 @@ class RunFolder(Checkpoints):
             return None
         last = done[-1]
         self.restore(last, agents, context)
+        load_training_state(self.round_dir(last), agents)  # after restore: it re-seeds
         records = [RoundRecord.from_dict(r) for r in data["rounds"] if r["round"] <= last]
         return last, records
 
