@@ -14,6 +14,7 @@ What a role publishes is its own business (:class:`~recagents.agents.base.Public
 from __future__ import annotations
 
 import logging
+import random
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -224,7 +225,11 @@ class Coordinator:
 
     def run(self, *, resume: bool = False) -> TrainingReport:
         """Round 0 (seed), then rounds until valid NDCG@10 stops improving."""
+        # Every process-wide generator starts from the run's seed (a library drawing from
+        # numpy's or Python's would otherwise make two runs differ); resume restores them.
         torch.manual_seed(self.context.seed)
+        np.random.seed(self.context.seed % 2**32)
+        random.seed(self.context.seed)
         resumed = self._resume() if resume else None
         if resumed is None:  # not "== 0": a run resumed after round 0 must not seed it again
             self.seed_round()
