@@ -158,7 +158,10 @@ class RunFolder(Checkpoints):
                 f"cannot resume {self.path}: it was trained with roles {data.get('roles')} "
                 f"and {data.get('user_shards')} user shards; pass the same options or a new run"
             )
-        done = self.finished_rounds()
+        # A round whose folder is in place but whose record is not (killed between the two
+        # writes) is trained again rather than skipped: the history keeps every round once.
+        recorded = {int(r["round"]) for r in data["rounds"]}
+        done = [n for n in self.finished_rounds() if n in recorded]
         if not done:
             return None
         last = done[-1]

@@ -85,3 +85,21 @@ def test_a_run_resumed_after_round_0_records_each_round_once(tmp_path):
         resume=True
     )
     assert [r["round"] for r in _rounds(run)] == [0, 1, 2]
+
+
+def test_a_round_saved_but_not_yet_in_metrics_is_trained_again_not_skipped(tmp_path):
+    # killed between renaming round-0002 into place and rewriting metrics.json
+    context = block_context()
+    options = {"namespace": "b", "max_rounds": 3, "patience": 3}
+    whole, run = tmp_path / "whole", tmp_path / "run"
+    block_coordinator(context, InMemoryStore(), run_dir=whole, **options).run()
+    store = InMemoryStore()
+    block_coordinator(context, store, run_dir=run, **{**options, "max_rounds": 2}).run()
+    metrics = json.loads((run / "metrics.json").read_text())
+    metrics["rounds"] = metrics["rounds"][:2]
+    (run / "metrics.json").write_text(json.dumps(metrics))
+    assert (run / "round-0002" / "DONE").exists()
+
+    block_coordinator(context, store, run_dir=run, **options).run(resume=True)
+    assert [r["round"] for r in _rounds(run)] == [0, 1, 2, 3]
+    assert [r["valid"] for r in _rounds(run)] == [r["valid"] for r in _rounds(whole)]
