@@ -103,3 +103,15 @@ def test_a_round_saved_but_not_yet_in_metrics_is_trained_again_not_skipped(tmp_p
     block_coordinator(context, store, run_dir=run, **options).run(resume=True)
     assert [r["round"] for r in _rounds(run)] == [0, 1, 2, 3]
     assert [r["valid"] for r in _rounds(run)] == [r["valid"] for r in _rounds(whole)]
+
+
+def test_a_round_saved_before_training_state_was_kept_still_resumes(tmp_path, caplog):
+    context = block_context()
+    run, store = tmp_path / "run", InMemoryStore()
+    block_coordinator(context, store, namespace="b", run_dir=run, max_rounds=1).run()
+    for extra in (*run.glob("round-0001/*.optim.safetensors"), *run.glob("round-0001/rng.*")):
+        extra.unlink()
+    with caplog.at_level("WARNING"):
+        block_coordinator(context, store, namespace="b", run_dir=run, max_rounds=2).run(resume=True)
+    assert [r["round"] for r in _rounds(run)] == [0, 1, 2]
+    assert "no optimiser or random state" in caplog.text
