@@ -21,7 +21,11 @@ import numpy as np
 
 from recagents.agents.base import Agent, TrainContext
 from recagents.agents.report import RoundRecord, TrainingReport, plot_rounds
-from recagents.agents.train_state import load_training_state, save_training_state
+from recagents.agents.train_state import (
+    drop_training_state,
+    load_training_state,
+    save_training_state,
+)
 from recagents.errors import ConfigError
 
 logger = logging.getLogger(__name__)
@@ -113,6 +117,9 @@ class RunFolder(Checkpoints):
         self.path.mkdir(parents=True, exist_ok=True)
         self._save_agents(agents, self.round_dir(number), str(number))
         self.write_report(report)
+        for earlier in self.finished_rounds():  # resume needs only the last round's
+            if earlier < number:
+                drop_training_state(self.round_dir(earlier))
 
     def save_final(self, agents: Sequence[Agent], report: TrainingReport) -> None:
         """Save the serving agents into ``final/``, then the report."""

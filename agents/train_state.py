@@ -142,7 +142,19 @@ def load_training_state(folder: Path, agents: Sequence[Agent]) -> bool:
     return True
 
 
+def drop_training_state(folder: Path) -> None:
+    """Delete a round's optimiser and random states once a later round is saved and recorded.
+
+    Only the last round is ever resumed from, and the optimiser state is larger than the
+    weights (Adam keeps two moments per weight): keeping it for every round would more than
+    double a run's size on disk for nothing.
+    """
+    for path in (*folder.glob("*.optim.safetensors"), folder / RNG_ARRAYS, folder / RNG_JSON):
+        path.unlink(missing_ok=True)
+
+
 __all__ = [
+    "drop_training_state",
     "load_optimizer_arrays",
     "load_training_state",
     "optimizer_arrays",

@@ -14,6 +14,7 @@ import pytest
 from safetensors.numpy import load_file
 
 import recagents.agents  # noqa: F401
+from recagents.agents.checkpoints import RunFolder
 from recagents.agents.registry import registry
 from recagents.vectorstore.memory import InMemoryStore
 from tests.agent_fixtures import block_context, block_coordinator
@@ -87,22 +88,33 @@ def test_a_run_resumed_after_round_0_records_each_round_once(tmp_path):
     assert [r["round"] for r in _rounds(run)] == [0, 1, 2]
 
 
-def test_a_round_saved_but_not_yet_in_metrics_is_trained_again_not_skipped(tmp_path):
+def test_a_round_saved_but_not_yet_in_metrics_is_trained_again_not_skipped(tmp_path, monkeypatch):
     # killed between renaming round-0002 into place and rewriting metrics.json
     context = block_context()
     options = {"namespace": "b", "max_rounds": 3, "patience": 3}
     whole, run = tmp_path / "whole", tmp_path / "run"
     block_coordinator(context, InMemoryStore(), run_dir=whole, **options).run()
     store = InMemoryStore()
-    block_coordinator(context, store, run_dir=run, **{**options, "max_rounds": 2}).run()
-    metrics = json.loads((run / "metrics.json").read_text())
-    metrics["rounds"] = metrics["rounds"][:2]
-    (run / "metrics.json").write_text(json.dumps(metrics))
+    original = RunFolder.write_report
+
+    def killed_in_round_2(self, report):  # type: ignore[no-untyped-def]
+        if report.rounds[-1].round == 2:
+            raise RuntimeError("power cut")
+        original(self, report)
+
+    monkeypatch.setattr(RunFolder, "write_report", killed_in_round_2)
+    with pytest.raises(RuntimeError, match="power cut"):
+        block_coordinator(context, store, run_dir=run, **options).run()
+    monkeypatch.setattr(RunFolder, "write_report", original)
     assert (run / "round-0002" / "DONE").exists()
+    assert [r["round"] for r in _rounds(run)] == [0, 1]
 
     block_coordinator(context, store, run_dir=run, **options).run(resume=True)
     assert [r["round"] for r in _rounds(run)] == [0, 1, 2, 3]
     assert [r["valid"] for r in _rounds(run)] == [r["valid"] for r in _rounds(whole)]
+    # only the last round keeps the optimiser and random states (the only one resumed from)
+    kept = sorted(p.parent.name for p in run.glob("round-*/rng.safetensors"))
+    assert kept == ["round-0003"]
 
 
 def test_a_round_saved_before_training_state_was_kept_still_resumes(tmp_path, caplog):
