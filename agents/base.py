@@ -346,6 +346,19 @@ class Agent(ABC):
     def load_state(self, context: TrainContext, arrays: Mapping[str, np.ndarray]) -> None:
         """Restore from :meth:`state`'s arrays."""
 
+    def training_state(self) -> dict[str, np.ndarray]:
+        """Optimiser state: what training carries into the next round beyond the weights.
+
+        Kept so a resumed run repeats an uninterrupted one exactly. Saved with each round
+        checkpoint, not with the served model (serving never trains).
+        Default: nothing (a role without an optimiser, or one rebuilt every round).
+        """
+        return {}
+
+    def load_training_state(self, arrays: Mapping[str, np.ndarray]) -> None:
+        """Restore :meth:`training_state`'s arrays after :meth:`load` (default: nothing)."""
+        return None
+
     def save(self, folder: Path) -> Path:
         """Write ``<name>.safetensors`` and ``<name>.json`` into ``folder``."""
         from safetensors.numpy import save_file

@@ -21,6 +21,11 @@ import numpy as np
 
 from recagents.agents.base import Agent, TrainContext
 from recagents.agents.report import RoundRecord, TrainingReport, plot_rounds
+from recagents.agents.train_state import (
+    drop_training_state,
+    load_training_state,
+    save_training_state,
+)
 from recagents.errors import ConfigError
 
 logger = logging.getLogger(__name__)
@@ -101,7 +106,8 @@ class RunFolder(Checkpoints):
         shutil.rmtree(tmp, ignore_errors=True)
         for agent in agents:
             agent.save(tmp)
-        if marker is not None:
+        if marker is not None:  # a round: what resuming needs to repeat the next rounds exactly
+            save_training_state(tmp, agents)
             (tmp / "DONE").write_text(marker, encoding="utf-8")
         shutil.rmtree(final, ignore_errors=True)
         tmp.rename(final)  # a crash mid-save leaves the previous copy intact
@@ -111,6 +117,9 @@ class RunFolder(Checkpoints):
         self.path.mkdir(parents=True, exist_ok=True)
         self._save_agents(agents, self.round_dir(number), str(number))
         self.write_report(report)
+        for earlier in self.finished_rounds():  # resume needs only the last round's
+            if earlier < number:
+                drop_training_state(self.round_dir(earlier))
 
     def save_final(self, agents: Sequence[Agent], report: TrainingReport) -> None:
         """Save the serving agents into ``final/``, then the report."""
@@ -156,11 +165,15 @@ class RunFolder(Checkpoints):
                 f"cannot resume {self.path}: it was trained with roles {data.get('roles')} "
                 f"and {data.get('user_shards')} user shards; pass the same options or a new run"
             )
-        done = self.finished_rounds()
+        # A round whose folder is in place but whose record is not (killed between the two
+        # writes) is trained again rather than skipped: the history keeps every round once.
+        recorded = {int(r["round"]) for r in data["rounds"]}
+        done = [n for n in self.finished_rounds() if n in recorded]
         if not done:
             return None
         last = done[-1]
         self.restore(last, agents, context)
+        load_training_state(self.round_dir(last), agents)  # after restore: it re-seeds
         records = [RoundRecord.from_dict(r) for r in data["rounds"] if r["round"] <= last]
         return last, records
 

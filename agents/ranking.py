@@ -24,6 +24,7 @@ from torch import nn
 
 from recagents.agents.base import ITEM, ITEM_BIAS, USER, Agent, AgentConfig, Explainer, TrainContext
 from recagents.agents.registry import register
+from recagents.agents.train_state import load_optimizer_arrays, optimizer_arrays
 from recagents.eval.baselines import ease_weights
 from recagents.eval.metrics import top_k
 from recagents.types import Contribution, Evidence
@@ -262,6 +263,14 @@ class RankingAgent(Agent):
         arrays["item_item"] = self.item_item
         arrays["popularity"] = self.popularity
         return arrays
+
+    def training_state(self) -> dict[str, np.ndarray]:
+        """Adam's moments (they matter only when the MLP is kept across rounds)."""
+        return optimizer_arrays(self.optimizer)
+
+    def load_training_state(self, arrays: Mapping[str, np.ndarray]) -> None:
+        """Put the saved moments into the optimiser :meth:`load_state` rebuilt."""
+        load_optimizer_arrays(self.optimizer, arrays)
 
     def load_state(self, context: TrainContext, arrays: Mapping[str, np.ndarray]) -> None:
         """Restore MLP and history model."""

@@ -14,6 +14,7 @@ What a role publishes is its own business (:class:`~recagents.agents.base.Public
 from __future__ import annotations
 
 import logging
+import random
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -33,7 +34,12 @@ from recagents.agents.towers import text_seed, tower_scores
 from recagents.errors import ConfigError
 from recagents.eval.metrics import evaluate_ranking
 from recagents.vectorstore.base import EmbeddingStore
-from recagents.vectorstore.schema import collection_name, latest_version
+from recagents.vectorstore.schema import (
+    COLLECTION_PREFIX,
+    collection_name,
+    latest_version,
+    parse_collection_name,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -219,10 +225,15 @@ class Coordinator:
 
     def run(self, *, resume: bool = False) -> TrainingReport:
         """Round 0 (seed), then rounds until valid NDCG@10 stops improving."""
+        # Every process-wide generator starts from the run's seed (a library drawing from
+        # numpy's or Python's would otherwise make two runs differ); resume restores them.
         torch.manual_seed(self.context.seed)
-        start_round = self._resume() if resume else 0
-        if start_round == 0:
+        np.random.seed(self.context.seed % 2**32)
+        random.seed(self.context.seed)
+        resumed = self._resume() if resume else None
+        if resumed is None:  # not "== 0": a run resumed after round 0 must not seed it again
             self.seed_round()
+        start_round = resumed or 0
         from tqdm.auto import tqdm
 
         bar = tqdm(
@@ -245,6 +256,7 @@ class Coordinator:
     def train_round(self, number: int) -> RoundRecord:
         """Every agent pulls its peers, trains and publishes; replicas publish once merged."""
         began = time.time()
+        self._drop_versions_after(number - 1)
         metrics: dict[str, dict[str, Any]] = {}
         for agent in self.agents:
             metrics[agent.instance] = agent.partial_fit(self.context, self.peers_for(agent))
@@ -284,16 +296,32 @@ class Coordinator:
         self.checkpoints.save_round(number, self.agents, self.report)
         return record
 
-    def _resume(self) -> int:
+    def _resume(self) -> int | None:
+        """Load the last finished round; its number, or ``None`` when there is none."""
         resumed = self.checkpoints.resume(self.agents, self.context)
         if resumed is None:
-            return 0
+            return None
         last, self.report.rounds = resumed
         self.report.choose_best()
         for agent in self.agents:  # the store may have lost the last round (new server)
             self.publish(agent, last)
         logger.info("resumed %s after round %d", self.run_dir, last)
         return last
+
+    def _drop_versions_after(self, last: int) -> None:
+        """Drop the store's versions after ``last`` before round ``last + 1`` trains.
+
+        They are what an interrupted run's half-done round published (or the serving version
+        of a finished run resumed with more rounds). Peers read the *latest* version: a
+        half-done round left in the store would feed the resumed round vectors an
+        uninterrupted run never saw. A fresh run has none to drop.
+        """
+        ours = parse_collection_name(collection_name(self.namespace, USER, 0))
+        assert ours is not None
+        for name in self.store.collections(prefix=f"{COLLECTION_PREFIX}.{ours[0]}."):
+            parsed = parse_collection_name(name)
+            if parsed is not None and parsed[0] == ours[0] and parsed[2] > last:
+                self.store.drop(name)
 
     def _restore_best(self) -> None:
         best = self.report.best_round

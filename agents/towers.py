@@ -33,6 +33,7 @@ from recagents.agents.base import (
     TrainContext,
 )
 from recagents.agents.registry import register
+from recagents.agents.train_state import load_optimizer_arrays, optimizer_arrays
 from recagents.vectorstore.schema import item_metadata
 
 logger = logging.getLogger(__name__)
@@ -183,6 +184,14 @@ class _Tower(Agent):
             for k, v in self.model.state_dict().items()
             if k not in self.context_buffers
         }
+
+    def training_state(self) -> dict[str, np.ndarray]:
+        """Adam's moments: they carry from round to round (the optimiser is built once)."""
+        return optimizer_arrays(self.optimizer)
+
+    def load_training_state(self, arrays: Mapping[str, np.ndarray]) -> None:
+        """Put the saved moments into the optimiser :meth:`load_state` rebuilt."""
+        load_optimizer_arrays(self.optimizer, arrays)
 
     def load_state(self, context: TrainContext, arrays: Mapping[str, np.ndarray]) -> None:
         """Rebuild the tower and load weights."""

@@ -28,6 +28,7 @@ import scipy.sparse as sp
 from recagents.agents.base import ITEM, ITEM_BIAS, USER, TrainContext
 from recagents.agents.report import TrainingReport
 from recagents.agents.rounds import Coordinator
+from recagents.agents.runlock import run_lock
 from recagents.agents.towers import tower_scores
 from recagents.config import Settings
 from recagents.data import Dataset, interaction_matrix
@@ -266,14 +267,50 @@ def train_agents(
     progress: bool = True,
     rounds_only_seed: bool = False,
 ) -> TrainedAgents:
-    """Run collaborative rounds on ``split.train``, selecting the round on ``split.valid``."""
+    """Run collaborative rounds on ``split.train``, selecting the round on ``split.valid``.
+
+    The run is locked (:func:`~recagents.agents.runlock.run_lock`) before anything is read or
+    written, so a second process training the same run stops at once, naming the first.
+    """
+    namespace = f"{split.dataset.name}-s{settings.seed}-{run_name}"
+    run_dir = settings.runs_dir / namespace
+    with run_lock(settings.runs_dir / f"{namespace}.lock", namespace):
+        return _train_agents(
+            split,
+            settings,
+            namespace=namespace,
+            run_dir=run_dir,
+            roles=roles,
+            user_shards=user_shards,
+            max_rounds=max_rounds,
+            patience=patience,
+            resume=resume,
+            store=store,
+            progress=progress,
+            rounds_only_seed=rounds_only_seed,
+        )
+
+
+def _train_agents(
+    split: Split,
+    settings: Settings,
+    *,
+    namespace: str,
+    run_dir: Path,
+    roles: list[str] | None,
+    user_shards: int,
+    max_rounds: int,
+    patience: int,
+    resume: bool,
+    store: EmbeddingStore | None,
+    progress: bool,
+    rounds_only_seed: bool,
+) -> TrainedAgents:
     began = time.perf_counter()
     context = build_context(
         split.dataset, split.train, settings, valid=split.valid, progress=progress
     )
     store = store if store is not None else open_agent_store(settings)
-    namespace = f"{split.dataset.name}-s{settings.seed}-{run_name}"
-    run_dir = settings.runs_dir / namespace
     if not resume or not (run_dir / "metrics.json").exists():
         reset_namespace(store, namespace)  # never read another run's versions
     coordinator = Coordinator(

@@ -25,6 +25,7 @@ import csv
 import json
 import logging
 import math
+import os
 import re
 import shutil
 import tempfile
@@ -845,12 +846,54 @@ def _write_tsv(frame: pd.DataFrame, path: Path) -> None:
     frame.to_csv(path, sep="\t", index=False, na_rep="", lineterminator="\n", encoding="utf-8")
 
 
+#: Hidden folders :func:`save_ingested` works in: ``.<name>.staging-<pid>-<random>`` (the new
+#: files) and ``.<name>.old-<pid>-<random>`` (the dataset being replaced); the pid says whose.
+_WORK_FOLDER = re.compile(r"^\.(?P<name>.+)\.(?P<kind>staging|old)-(?P<pid>\d+)-[^/]+$")
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's live process
+        return True
+    return True
+
+
+def clean_stale_staging(root: Path) -> list[Path]:
+    """Remove the work folders of ingests that died mid-write (``kill -9``, power cut).
+
+    Only folders whose owner process is gone are touched, so an ingest running beside this one
+    keeps its own. A dataset that was moved aside to be replaced, when its replacement never
+    arrived, is put back rather than deleted: it is then the only copy.
+
+    Returns:
+        The folders removed (or emptied back into place).
+    """
+    cleaned: list[Path] = []
+    for folder in sorted(root.glob(".*")):
+        match = _WORK_FOLDER.match(folder.name)
+        if match is None or not folder.is_dir() or _pid_alive(int(match["pid"])):
+            continue
+        name = match["name"]
+        kept = folder / name
+        if match["kind"] == "old" and kept.is_dir() and not (root / name).exists():
+            kept.rename(root / name)
+            logger.warning("put back dataset %r, left aside by an ingest that died", name)
+        shutil.rmtree(folder, ignore_errors=True)
+        logger.warning("removed %s, left by an ingest (pid %s) that died", folder, match["pid"])
+        cleaned.append(folder)
+    return cleaned
+
+
 def save_ingested(dataset: Dataset, report: IngestReport, home: Path, name: str) -> Path:
     """Write a dataset under ``home/datasets/<name>/`` so it can be loaded by name later.
 
     Files are tab-separated with external ids (readable, diffable, no pickle). They are written
     to a temporary folder first and swapped in, so a crash never leaves half a dataset behind;
-    an earlier dataset of the same name is replaced.
+    an earlier dataset of the same name is replaced. The work folders of an ingest that died
+    are cleaned first (:func:`clean_stale_staging`).
 
     Returns:
         The dataset folder.
@@ -868,7 +911,8 @@ def save_ingested(dataset: Dataset, report: IngestReport, home: Path, name: str)
             "remove it"
         )
     root.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=root))
+    clean_stale_staging(root)
+    staging = Path(tempfile.mkdtemp(prefix=f".{name}.staging-{os.getpid()}-", dir=root))
     try:
         user_ids = np.asarray(dataset.user_map.ids, dtype=object)
         item_ids = np.asarray(dataset.item_map.ids, dtype=object)
@@ -900,7 +944,7 @@ def save_ingested(dataset: Dataset, report: IngestReport, home: Path, name: str)
         }
         (staging / "meta.json").write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
         if target.exists():
-            retired = Path(tempfile.mkdtemp(prefix=f".{name}.old.", dir=root))
+            retired = Path(tempfile.mkdtemp(prefix=f".{name}.old-{os.getpid()}-", dir=root))
             target.rename(retired / name)
             staging.rename(target)
             shutil.rmtree(retired, ignore_errors=True)
