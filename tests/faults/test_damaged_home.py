@@ -151,3 +151,16 @@ def test_killed_server_restarts_with_every_saved_turn(home, serve) -> None:  # t
     _all_parts_ok(health)
     thread = httpx.get(f"{again.url}/api/v1/threads/killed", timeout=30).json()
     assert [m["text"] for m in thread["messages"] if m["role"] == "user"] == [said]
+
+
+def test_cut_dataset_meta_refuses_in_one_line(home, serve) -> None:  # type: ignore[no-untyped-def]
+    """Before: a JSONDecodeError traceback from the dataset loader."""
+    truncate(home / "datasets" / "blocks" / "meta.json")
+    served = serve(home)
+    code = served.wait_exit()
+    output = served.output()
+    assert code == 2, output[-3000:]
+    assert "Traceback" not in output
+    lines = _error_lines(output)
+    assert len(lines) == 1 and "meta.json is damaged (" in lines[0], output[-3000:]
+    assert "run `recagents ingest` again" in lines[0]
