@@ -162,9 +162,11 @@ def cmd_recommend(args: argparse.Namespace) -> int:
     user = dataset.user_map.index(args.user)
     if args.model == "agents":
         # Reuse the default run's checkpoints (trains it first if there are none).
-        from recagents.agents.trainer import train_agents
+        from recagents.agents.integrity import recover_run
+        from recagents.agents.trainer import run_dir_for, train_agents
         from recagents.data.splits import rs_split
 
+        recover_run(run_dir_for(settings, dataset.name))  # a damaged round: the last good one
         trained = train_agents(rs_split(dataset, settings.seed), settings, resume=True)
         return _show_recommendations(trained, args.user, args.k)
     train = dataset.matrix()

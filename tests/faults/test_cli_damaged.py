@@ -39,3 +39,13 @@ def test_chat_over_scrambled_conversations_says_one_line(home, capsys) -> None: 
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error: ")
     assert "conversations.sqlite is corrupt (" in err[0] and "restore it from a backup" in err[0]
+
+
+def test_recommend_falls_back_past_a_truncated_round(home, capsys) -> None:  # type: ignore[no-untyped-def]
+    finished = rounds(home)
+    truncate(finished[-1] / "item.safetensors")
+    args = ["--home", str(home), "recommend", "--dataset", DATASET, "--user", "u1", "--k", "3"]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "top 3 for user u1" in out
+    assert list(run_dir(home).glob(f"damaged-*/{finished[-1].name}"))
