@@ -5,6 +5,11 @@ marker, so a crash mid-save leaves the previous round intact), the report to ``m
 (with its plot, ``rounds.png``) and the served agents to ``final/``. Without a folder,
 :class:`BestInMemory` keeps only the best round's weights, so what is served is always the round
 the report calls best.
+
+Each round folder also holds the report as of that round (``metrics.json``) and a ``SHA256SUMS``
+of its files, written before the folder is renamed into place: at start a damaged round or a
+damaged run ``metrics.json`` is found and the run falls back to its last good round
+(:mod:`recagents.agents.integrity`).
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from recagents.agents.train_state import (
     save_training_state,
 )
 from recagents.errors import ConfigError
+from recagents.integrity import write_manifest
 
 logger = logging.getLogger(__name__)
 
@@ -101,13 +107,23 @@ class RunFolder(Checkpoints):
         """Folder of one round's checkpoint."""
         return self.path / f"round-{number:04d}"
 
-    def _save_agents(self, agents: Sequence[Agent], final: Path, marker: str | None) -> None:
+    def _save_agents(
+        self,
+        agents: Sequence[Agent],
+        final: Path,
+        marker: str | None,
+        report: TrainingReport | None = None,
+    ) -> None:
         tmp = final.with_name(final.name + ".tmp")
         shutil.rmtree(tmp, ignore_errors=True)
         for agent in agents:
             agent.save(tmp)
         if marker is not None:  # a round: what resuming needs to repeat the next rounds exactly
             save_training_state(tmp, agents)
+        if report is not None:  # the report as of this round: restores a damaged metrics.json
+            (tmp / "metrics.json").write_text(self._report_json(report), encoding="utf-8")
+        write_manifest(tmp)  # SHA256SUMS, checked at start (recagents.agents.integrity)
+        if marker is not None:
             (tmp / "DONE").write_text(marker, encoding="utf-8")
         shutil.rmtree(final, ignore_errors=True)
         tmp.rename(final)  # a crash mid-save leaves the previous copy intact
@@ -115,7 +131,7 @@ class RunFolder(Checkpoints):
     def save_round(self, number: int, agents: Sequence[Agent], report: TrainingReport) -> None:
         """Save every agent into ``round-NNNN`` (with ``DONE``), then the report."""
         self.path.mkdir(parents=True, exist_ok=True)
-        self._save_agents(agents, self.round_dir(number), str(number))
+        self._save_agents(agents, self.round_dir(number), str(number), report)
         self.write_report(report)
         for earlier in self.finished_rounds():  # resume needs only the last round's
             if earlier < number:
@@ -128,11 +144,13 @@ class RunFolder(Checkpoints):
 
     def write_report(self, report: TrainingReport) -> None:
         """``metrics.json`` (replaced atomically) and its plot ``rounds.png``."""
-        data = {**report.to_dict(), **self.settings}
         tmp = self.path / "metrics.json.tmp"
-        tmp.write_text(json.dumps(data, indent=2), encoding="utf-8")
+        tmp.write_text(self._report_json(report), encoding="utf-8")
         tmp.replace(self.path / "metrics.json")
         plot_rounds(report, self.path / "rounds.png")
+
+    def _report_json(self, report: TrainingReport) -> str:
+        return json.dumps({**report.to_dict(), **self.settings}, indent=2)
 
     def restore(self, number: int, agents: Sequence[Agent], context: TrainContext) -> None:
         """Load round ``number``'s checkpoint."""

@@ -26,6 +26,7 @@ import numpy as np
 import torch
 
 from recagents.agents.base import Agent
+from recagents.integrity import MANIFEST
 
 logger = logging.getLogger(__name__)
 
@@ -149,8 +150,20 @@ def drop_training_state(folder: Path) -> None:
     weights (Adam keeps two moments per weight): keeping it for every round would more than
     double a run's size on disk for nothing.
     """
-    for path in (*folder.glob("*.optim.safetensors"), folder / RNG_ARRAYS, folder / RNG_JSON):
+    dropped = [*folder.glob("*.optim.safetensors"), folder / RNG_ARRAYS, folder / RNG_JSON]
+    for path in dropped:
         path.unlink(missing_ok=True)
+    manifest = folder / MANIFEST
+    if manifest.exists():  # the round's checksums must not list the files just removed
+        names = {path.name for path in dropped}
+        kept = [
+            line
+            for line in manifest.read_text(encoding="utf-8").splitlines()
+            if line.strip() and line.partition("  ")[2] not in names
+        ]
+        draft = manifest.with_name(f"{MANIFEST}.tmp")
+        draft.write_text("".join(f"{line}\n" for line in kept), encoding="utf-8")
+        draft.replace(manifest)  # atomic: a crash here leaves the old or the new list whole
 
 
 __all__ = [

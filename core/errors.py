@@ -43,3 +43,11 @@ class VectorStoreError(RecagentsError):
 
 class ModelFitError(RecagentsError):
     """Training diverged (NaN loss) or was asked to do something impossible."""
+
+
+class CorruptDataError(RecagentsError):
+    """A file the program wrote earlier is damaged (truncated, scrambled, fails its checksum).
+
+    Raised at start, before anything is loaded, when no good copy can take its place; the message
+    names the file and the fix (move it aside, restore a backup, train again).
+    """

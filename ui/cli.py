@@ -162,9 +162,11 @@ def cmd_recommend(args: argparse.Namespace) -> int:
     user = dataset.user_map.index(args.user)
     if args.model == "agents":
         # Reuse the default run's checkpoints (trains it first if there are none).
-        from recagents.agents.trainer import train_agents
+        from recagents.agents.integrity import recover_run
+        from recagents.agents.trainer import run_dir_for, train_agents
         from recagents.data.splits import rs_split
 
+        recover_run(run_dir_for(settings, dataset.name))  # a damaged round: the last good one
         trained = train_agents(rs_split(dataset, settings.seed), settings, resume=True)
         return _show_recommendations(trained, args.user, args.k)
     train = dataset.matrix()
@@ -203,6 +205,11 @@ def cmd_train(args: argparse.Namespace) -> int:
         raise ConfigError("--rounds, --patience and --user-shards must be at least 1")
     _threads(settings)
     dataset = load_dataset(settings.dataset, home=settings.home)
+    if args.resume:  # a damaged round: resume from the last good one (agents.integrity)
+        from recagents.agents.integrity import recover_run
+        from recagents.agents.trainer import run_dir_for
+
+        recover_run(run_dir_for(settings, dataset.name, args.run))
     split = rs_split(dataset, settings.seed)
     trained = train_agents(
         split,
@@ -240,6 +247,11 @@ def cmd_chat(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     _threads(settings)
+    from recagents.data import load_dataset
+    from recagents.ui.preflight import check_home
+
+    dataset = load_dataset(settings.dataset, home=settings.home)
+    check_home(settings, settings.runs_dir / f"{dataset.name}-s{settings.seed}-default")
     rec = Recommender.load(settings, llm=args.llm, progress=True)
     messages = [args.message] if args.message is not None else None
     if messages is None:

@@ -18,6 +18,7 @@ import asyncio
 import hmac
 import json
 import logging
+import sqlite3
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import replace
@@ -125,6 +126,14 @@ def install_error_handlers(app: FastAPI) -> None:
         )
         headers = dict(exc.headers) if exc.headers else None
         return error_response(exc.status_code, kind, str(exc.detail), headers=headers)
+
+    @app.exception_handler(sqlite3.DatabaseError)
+    async def _memory(request: Request, exc: sqlite3.DatabaseError) -> JSONResponse:
+        # the conversation memory failed under a running server (disk full, file damaged):
+        # not the caller's fault and not a bug, so a 503 that says so, the cause in the log
+        logger.error("conversation memory failed on %s: %s", request.url.path, exc)
+        message = "the conversation memory cannot be read or written; try again later"
+        return error_response(503, "MemoryUnavailable", message, headers={"Retry-After": "30"})
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
@@ -260,21 +269,38 @@ def _guarded(responses: dict[int | str, dict[str, Any]] | None = None) -> dict[s
     }
 
 
-@router.get("/health", response_model=HealthResponse, tags=["service"])
-def health(service: ServiceDep, auth_token: AuthTokenDep) -> dict[str, Any]:
-    """Liveness: what is served and whether a token is required (no token needed)."""
+@router.get(
+    "/health",
+    response_model=HealthResponse,
+    tags=["service"],
+    responses={503: {"model": HealthResponse, "description": "a part is failing (see parts)"}},
+)
+def health(service: ServiceDep, auth_token: AuthTokenDep) -> Any:
+    """Readiness: each part a turn needs (``parts``), what is served, whether a token is needed.
+
+    200 when every part is ok; 503 naming the failing parts otherwise, so a load balancer stops
+    sending turns that would fail. No token needed; no paths or internal URLs in the answer.
+    """
     from recagents import __version__
 
     dataset = service.recommender.dataset
-    return {
-        "status": "ok",
+    parts = service.readiness()
+    failing = [name for name, part in parts.items() if part["status"] != "ok"]
+    body = {
+        "status": "unavailable" if failing else "ok",
         "version": __version__,
         "dataset": dataset.name,
         "users": dataset.n_users,
         "items": dataset.n_items,
         "auth": auth_token is not None,
         "training": service.training.state,
+        "parts": parts,
     }
+    if failing:
+        message = "not ready: " + "; ".join(f"{n} ({parts[n]['detail']})" for n in failing)
+        body["error"] = {"type": "NotReady", "message": message}
+        return JSONResponse(jsonable(body), status_code=503, headers={"Retry-After": "5"})
+    return body
 
 
 @router.post("/chat", response_model=ChatResponse, **_guarded())

@@ -230,6 +230,11 @@ class HealthResponse(BaseModel):
     items: int
     auth: bool = Field(description="whether the API requires a bearer token")
     training: str
+    parts: dict[str, dict[str, str]] = Field(
+        default_factory=dict,
+        description="readiness of each part a turn needs (agents, store, memory, chat_model): "
+        "status ok or failing, and a detail",
+    )
 
 
 class ErrorBody(BaseModel):

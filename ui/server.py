@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from recagents.config import Settings
-from recagents.errors import ConfigError
+from recagents.errors import ConfigError, RecagentsError
 
 logger = logging.getLogger(__name__)
 
@@ -421,6 +421,7 @@ def serve(
 
         from recagents.data import load_dataset
         from recagents.ui.app import create_app
+        from recagents.ui.preflight import check_home
 
         preparation = Preparation()
         app = SwitchApp(preparing_app(preparation))
@@ -442,6 +443,11 @@ def serve(
             try:
                 dataset = load_dataset(settings.dataset, home=settings.home)
                 run_name = latest_run(settings, dataset.name)
+                preparation.update(0.01, "checking the saved files")
+                # damaged files: repaired from a good copy, or a one-line refusal (ui.preflight)
+                check_home(
+                    settings, settings.runs_dir / f"{dataset.name}-s{settings.seed}-{run_name}"
+                )
                 logger.info(
                     "loading run '%s' of %s (training on first use)", run_name, dataset.name
                 )
@@ -460,7 +466,8 @@ def serve(
                 preparation.update(1.0, "ready")
                 logger.info("ready: chat UI at %s/ , HTTP API at %s/api/v1", url, url)
             except BaseException as exc:  # noqa: BLE001 - reported by serve() after the server stops
-                logger.error("the server could not start: %s", exc)
+                if not isinstance(exc, RecagentsError):  # ours: main() prints the one line
+                    logger.error("the server could not start: %s", exc)
                 preparation.state = "failed"
                 preparation.error = str(exc)
                 failure.append(exc)

@@ -246,6 +246,54 @@ class Service:
             },
         }
 
+    # -- readiness -----------------------------------------------------------------------------
+
+    def readiness(self) -> dict[str, dict[str, str]]:
+        """Each part a chat turn needs, probed now: ``{"status": "ok" | "failing", "detail"}``.
+
+        ``/health`` answers from this, so "ok" means a turn can be served, not only that the
+        process is up. A probe is one cheap call on the real part (a count in the vector store,
+        a checkpoint look-up in the conversation memory), never a scan. The details are fixed
+        sentences: a probe's exception may hold a path or an internal URL, so it goes to the
+        server log and not into the answer.
+        """
+        rec = self._recommender
+        engine = rec.engine
+
+        def probe(part: str, check: Callable[[], str], failing: str) -> dict[str, str]:
+            try:
+                return {"status": "ok", "detail": check()}
+            except Exception:  # noqa: BLE001 - any failure of the part makes it not ready
+                logger.exception("readiness: %s failing", part)
+                return {"status": "failing", "detail": failing}
+
+        def agents() -> str:
+            if not engine.report.rounds or not engine.agents:
+                raise RuntimeError("no trained round")
+            return f"{len(engine.agents)} agents serving round {engine.report.best_round}"
+
+        def store() -> str:
+            if engine.store.count(engine.item_collection) <= 0:
+                raise RuntimeError("the serving item collection is empty")
+            return "the serving vectors answer"
+
+        def memory() -> str:
+            rec.checkpointer.get_tuple({"configurable": {"thread_id": "__readiness__"}})
+            return "saved threads can be read"
+
+        chat_model = getattr(rec.deps, "chat_model", None)
+        return {
+            "agents": probe("agents", agents, "no trained agents are loaded"),
+            "store": probe("store", store, "the vector store cannot be read"),
+            "memory": probe("memory", memory, "the conversation memory cannot be read"),
+            "chat_model": {
+                "status": "ok",
+                "detail": "verified templates (no chat model configured)"
+                if chat_model is None
+                else "loaded; replies fall back to verified templates when it fails",
+            },
+        }
+
     # -- agents and training -------------------------------------------------------------------
 
     def agents(self) -> dict[str, Any]:

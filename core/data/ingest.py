@@ -988,7 +988,13 @@ def load_ingested(name_or_path: str, home: Path | None = None) -> Dataset:
             )
     meta: dict[str, object] = {}
     if (folder / "meta.json").exists():
-        meta = json.loads((folder / "meta.json").read_text(encoding="utf-8"))
+        try:
+            meta = json.loads((folder / "meta.json").read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:  # a damaged file: say which
+            raise DataError(
+                f"{folder / 'meta.json'} is damaged ({exc}): run `recagents ingest` again from "
+                "the CSVs, or restore the dataset folder from a backup"
+            ) from None
     version = meta.get("format", FORMAT_VERSION)
     if not isinstance(version, int) or version > FORMAT_VERSION:
         raise DataError(
