@@ -8,6 +8,11 @@ stored state must hold exactly its own messages, in order, and only its own like
 
     .venv/bin/python bench/load.py --home /tmp/servehome          # 20 x 5 turns, llm none
     .venv/bin/python bench/load.py --conversations 50 --turns 3 --json
+    .venv/bin/python bench/load.py --llm local --turns 2         # the embedded SmolLM2
+
+With a chat model it also counts where the top pick's reason came from (``reason_source``:
+``llm``, ``template`` when the phrasing failed a check or timed out, ``template-busy`` when the
+model was busy with other turns beyond ``--llm-wait`` seconds and the template answered at once).
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import statistics
 import sys
 import time
 import uuid
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -46,7 +52,7 @@ def conversation(
 ) -> dict[str, Any]:
     """One person: ``turns`` messages in their own thread; latency of each."""
     thread_id = f"load-{index}-{uuid.uuid4().hex[:8]}"
-    sent, latencies, errors = [], [], []
+    sent, latencies, errors, sources = [], [], [], []
     with httpx.Client(base_url=url, timeout=120) as client:
         for turn in range(turns):
             message = TURNS[turn % len(TURNS)].format(title=anchor["title"])
@@ -59,6 +65,8 @@ def conversation(
             sent.append(message)
             if response.status_code != 200 or response.json().get("thread_id") != thread_id:
                 errors.append(f"turn {turn}: {response.status_code} {response.text[:200]}")
+            elif response.json().get("items"):
+                sources.append(str(response.json()["items"][0].get("reason_source")))
     return {
         "index": index,
         "thread_id": thread_id,
@@ -66,6 +74,7 @@ def conversation(
         "sent": sent,
         "latencies": latencies,
         "errors": errors,
+        "sources": sources,
     }
 
 
@@ -123,6 +132,7 @@ def run(url: str, anchors: list[dict[str, Any]], users: list[str], args: Any) ->
         "p95_s": round(percentile(latencies, 95), 3),
         "max_s": round(max(latencies), 3),
         "errors": [e for r in results for e in r["errors"]],
+        "top_reason_sources": dict(Counter(s for r in results for s in r["sources"])),
         "cross_talk": check_isolation(url, results),
     }
 
@@ -135,6 +145,13 @@ def main() -> int:
     parser.add_argument("--k", type=int, default=5)
     parser.add_argument("--llm", default="none", help="none (default), local or a spec")
     parser.add_argument("--checkpointer", default="sqlite", choices=["sqlite", "memory"])
+    parser.add_argument(
+        "--llm-wait",
+        type=float,
+        default=None,
+        help="longest wait (s) for a busy chat model before the template answers "
+        "(default: the llm_wait_s setting, RECAGENTS_LLM_WAIT_S)",
+    )
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
 
@@ -145,7 +162,7 @@ def main() -> int:
     from recagents.ui.facade import Recommender
     from tests.support.server import BackgroundServer
 
-    settings = Settings.load(home=args.home)
+    settings = Settings.load(home=args.home, llm_wait_s=args.llm_wait)
     torch.set_num_threads(settings.threads)
     began = time.perf_counter()
     recommender = Recommender.load(
@@ -168,6 +185,7 @@ def main() -> int:
     summary = {
         "dataset": recommender.dataset.name,
         "llm": args.llm,
+        "llm_wait_s": settings.llm_wait_s,
         "sequential": one,
         "load": many,
     }
@@ -179,8 +197,8 @@ def main() -> int:
                 f"{name:>16}: {result['turns']} turns in {result['wall_s']} s -> "
                 f"{result['throughput_turns_per_s']} turns/s; latency p50 {result['p50_s']} s, "
                 f"p95 {result['p95_s']} s, max {result['max_s']} s; errors "
-                f"{len(result['errors'])}; cross-talk "
-                f"{'none' if not result['cross_talk'] else result['cross_talk']}"
+                f"{len(result['errors'])}; top reasons {result['top_reason_sources']}; "
+                f"cross-talk {'none' if not result['cross_talk'] else result['cross_talk']}"
             )
     ok = not many["errors"] and not many["cross_talk"] and not one["errors"]
     return 0 if ok else 1

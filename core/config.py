@@ -40,6 +40,8 @@ class Settings:
         seed: Seed for splits and training.
         batch_size: Encoder batch size (16 was fastest on 2 cores for short item texts).
         threads: Torch intra-op threads; on two busy cores one thread was 2x faster than two.
+        llm_wait_s: Longest wait (seconds) for a chat model busy with another reply before a
+            turn answers with template reasons (``RECAGENTS_LLM_WAIT_S``).
     """
 
     home: Path = field(default_factory=default_home)
@@ -49,6 +51,7 @@ class Settings:
     seed: int = 2020
     batch_size: int = 16
     threads: int = 1
+    llm_wait_s: float = 1.0
 
     @classmethod
     def load(cls, config_file: str | Path | None = None, **overrides: Any) -> Settings:
@@ -129,6 +132,13 @@ def _coerce(name: str, value: Any, spec: dataclasses.Field[Any]) -> Any:
             number = int(value)
             if name in {"batch_size", "threads"} and number < 1:
                 raise ValueError("must be at least 1")
+            return number
+        if kind == "float":
+            if isinstance(value, bool):
+                raise ValueError("a boolean is not a number")
+            number = float(value)
+            if not number >= 0 or number == float("inf"):
+                raise ValueError("must be a finite number of at least 0")
             return number
         if kind == "str":
             if not isinstance(value, str):

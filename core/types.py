@@ -52,7 +52,8 @@ class Recommendation:
         evidence: The facts behind the pick.
         reason: The one-line reason shown (empty until the explain step writes it).
         reason_source: ``llm`` when the chat model's phrasing passed the checks, else
-            ``template`` (written by code from the evidence).
+            ``template`` (written by code from the evidence); ``template-busy`` when the template
+            answered because the chat model was busy with other replies beyond a short wait.
         match: How well the item fits this profile, in ``[0, 1]``: the share of the catalog
             items the person has not seen that score below it (ties count half). A percentile
             rather than a fitted probability because the ranking agent's raw scores live on a
@@ -68,7 +69,7 @@ class Recommendation:
     score: float
     evidence: Evidence = field(default_factory=Evidence)
     reason: str = ""
-    reason_source: Literal["llm", "template"] = "template"
+    reason_source: Literal["llm", "template", "template-busy"] = "template"
     match: float = 0.0
 
     @property
@@ -106,6 +107,15 @@ class Recommendation:
                 agent_scores=dict(evidence.get("agent_scores", {})),
             ),
             reason=str(data.get("reason") or ""),
-            reason_source="llm" if data.get("reason_source") == "llm" else "template",
+            reason_source=_reason_source(data.get("reason_source")),
             match=float(data.get("match", 0.0)),
         )
+
+
+def _reason_source(value: Any) -> Literal["llm", "template", "template-busy"]:
+    """A stored ``reason_source``; anything unknown reads as the plain template."""
+    if value == "llm":
+        return "llm"
+    if value == "template-busy":
+        return "template-busy"
+    return "template"

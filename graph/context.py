@@ -20,8 +20,12 @@ class Context:
             latency budget.
         candidates: Items retrieved from the vector store before ranking (the ranking agent's
             collaborative candidates add three times as many).
+        llm_wait_s: Longest wait for a chat model busy with another reply; past it the turn
+            answers with the template reasons at once (``reason_source`` ``template-busy``)
+            instead of queueing: 20 clients on the embedded model queued to the 60 s timeout.
     """
 
     k: int = 5
     llm_items: int = 1
     candidates: int = 100
+    llm_wait_s: float = 1.0

@@ -9,7 +9,10 @@ film's fact sheet does not hold (genre and mood words, nationality, people, year
 awards, "classic", plot and themes...: :mod:`recagents.graph.claims`), and looks like an
 explanation (length, no links, no "As an AI", no echoed instructions). Anything else, including a
 model error or timeout, falls back to the template sentence with the reason recorded, so neither
-a hallucinated title nor an unsupported claim reaches the user. What no lexicon names can still
+a hallucinated title nor an unsupported claim reaches the user. A model busy with another reply
+beyond a short wait is not queued for: the template answers at once (source ``template-busy``),
+and a call that times out is cancelled so it stops generating
+(:mod:`recagents.graph.generation`). What no lexicon names can still
 pass: the checks bound what a small model may claim, they do not make it truthful.
 
 This module imports no torch or transformers: the chat model is passed in.
@@ -28,6 +31,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from recagents.data.facts import FactSheet
 from recagents.data.titles import move_article, strip_accents, title_key, title_variants
 from recagents.graph.claims import Support, people_in, unsupported_claim
+from recagents.graph.generation import ModelBusy, call_control
 from recagents.prompts import load_chat_prompt, prompt_sections
 from recagents.types import Recommendation
 
@@ -108,14 +112,16 @@ class Explanation:
     Attributes:
         item_id: The recommended item.
         text: One or two sentences.
-        source: ``llm`` when a chat model's phrasing passed verification, else ``template``.
-        rejected_reason: Why the model's phrasing was not used (failed check, error, timeout);
-            ``None`` when it was used or the model was not asked.
+        source: ``llm`` when a chat model's phrasing passed verification; ``template-busy`` when
+            the template answered because the model was busy with another reply beyond the
+            caller's wait; else ``template``.
+        rejected_reason: Why the model's phrasing was not used (failed check, error, timeout,
+            busy); ``None`` when it was used or the model was not asked.
     """
 
     item_id: str
     text: str
-    source: Literal["llm", "template"]
+    source: Literal["llm", "template", "template-busy"]
     rejected_reason: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
@@ -651,10 +657,31 @@ def check_reply(
     return _unsupported_facts(text, rec, allowed, facts)
 
 
-def _invoke(chat_model: BaseChatModel, messages: list[BaseMessage], timeout_s: float | None) -> str:
-    """Call the model, giving up after ``timeout_s`` (the call itself cannot be cancelled)."""
-    if timeout_s is None:
-        return chat_model.invoke(messages).text
+def _invoke(
+    chat_model: BaseChatModel,
+    messages: list[BaseMessage],
+    timeout_s: float | None,
+    busy_wait_s: float | None = None,
+) -> str:
+    """Call the model, giving up after ``timeout_s`` and then cancelling the call.
+
+    The call runs under a :func:`~recagents.graph.generation.call_control`: a model that honours
+    it (the embedded one) raises ``ModelBusy`` after ``busy_wait_s`` behind another reply, and
+    stops generating at its next token once a timed-out call is cancelled, so it does not hold
+    the model for the next caller. Other models ignore the control; their call is abandoned.
+    """
+    with call_control(busy_wait_s) as control:
+        if timeout_s is None:
+            return chat_model.invoke(messages).text
+        return _invoke_within(chat_model, messages, timeout_s, control.cancel)
+
+
+def _invoke_within(
+    chat_model: BaseChatModel,
+    messages: list[BaseMessage],
+    timeout_s: float,
+    cancel: Callable[[], None],
+) -> str:
     box: dict[str, Any] = {}
 
     def call() -> None:
@@ -668,6 +695,7 @@ def _invoke(chat_model: BaseChatModel, messages: list[BaseMessage], timeout_s: f
     worker.start()
     worker.join(timeout_s)
     if worker.is_alive():
+        cancel()
         raise TimeoutError(f"no reply within {timeout_s:g} s")
     if "error" in box:
         raise box["error"]
@@ -702,6 +730,7 @@ def explain(
     timeout_s: float | None = 60.0,
     facts: FactLookup | None = None,
     people: Sequence[str] = (),
+    busy_wait_s: float | None = None,
 ) -> list[Explanation]:
     """Explain each recommendation, phrased by the chat model where it can be verified.
 
@@ -720,22 +749,35 @@ def explain(
             it (:func:`check_reply`); without it, against the evidence alone.
         people: Names the user gave this conversation: template reasons name them first
             (they never widen what a model's reply may claim).
+        busy_wait_s: Longest wait for a model busy with another reply; past it the item (and
+            every later one) gets the template at once, marked ``template-busy``. ``None``
+            waits as long as the timeout allows.
 
     Returns:
         One explanation per recommendation, in the same order.
     """
     explanations: list[Explanation] = []
+    busy: str | None = None
     for index, rec in enumerate(recs):
         fallback = template_reason(rec, people)
         if chat_model is None or index >= max_llm_items:
             explanations.append(Explanation(rec.item_id, fallback, "template"))
+            continue
+        if busy is not None:  # one wait per turn, not one per item
+            explanations.append(Explanation(rec.item_id, fallback, "template-busy", busy))
             continue
         prefill = bool(getattr(chat_model, "supports_prefill", False))
         sheet = _lookup(facts, rec)
         messages = build_messages(rec, request, prefill=prefill, facts=sheet)
         opening = messages[-1].text if prefill and messages[-1].type == "ai" else ""
         try:
-            reply = tidy_reply(_continue(opening, _invoke(chat_model, messages, timeout_s)))
+            text = _invoke(chat_model, messages, timeout_s, busy_wait_s)
+            reply = tidy_reply(_continue(opening, text))
+        except ModelBusy as exc:
+            busy = f"model busy: {exc}"
+            logger.info("explanation for %s uses the template: %s", rec.item_id, busy)
+            explanations.append(Explanation(rec.item_id, fallback, "template-busy", busy))
+            continue
         except Exception as exc:  # provider errors come in every type
             reason = f"model call failed: {type(exc).__name__}: {exc}"
             logger.warning("explanation for %s falls back to the template: %s", rec.item_id, reason)

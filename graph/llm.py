@@ -41,6 +41,7 @@ from pydantic import PrivateAttr
 from recagents.config import Settings
 from recagents.env import ensure_offline
 from recagents.errors import ConfigError
+from recagents.graph.generation import CallControl, GenerationStats, ModelBusy, current_call
 
 logger = logging.getLogger(__name__)
 
@@ -93,6 +94,9 @@ class LocalChatModel(BaseChatModel):
     explanations rely on it); ``temperature > 0`` samples under a fixed seed, without touching the
     process-wide random state. Generation is serialised by a lock: two concurrent generations on two
     cores are slower than one after the other. Torch's thread count is left as the process set it.
+    A caller bounds a call with :func:`recagents.graph.generation.call_control`: how long it may
+    wait for the lock (past it, :class:`~recagents.graph.generation.ModelBusy`) and a cancel flag
+    checked between tokens, so a timed-out or abandoned call frees the model one token later.
 
     Build one with :meth:`from_folder` (or :func:`load_chat_model`), not with the constructor.
     """
@@ -123,6 +127,12 @@ class LocalChatModel(BaseChatModel):
     _model: Any = PrivateAttr(default=None)
     _tokenizer: Any = PrivateAttr(default=None)
     _lock: Any = PrivateAttr(default_factory=threading.Lock)
+    _last: GenerationStats | None = PrivateAttr(default=None)
+
+    @property
+    def last_generation(self) -> GenerationStats | None:
+        """What the most recent generation did (tokens, whether and when it was cancelled)."""
+        return self._last
 
     @classmethod
     def from_folder(cls, folder: str | Path, **params: Any) -> LocalChatModel:
@@ -175,11 +185,13 @@ class LocalChatModel(BaseChatModel):
 
     def _prepare(
         self, messages: list[BaseMessage], kwargs: dict[str, Any]
-    ) -> tuple[Any, dict[str, Any], int, bool, int | None, int]:
+    ) -> tuple[Any, dict[str, Any], int, bool, int | None, int, CallControl]:
         """The tokenised prompt and ``generate`` options of one call (generate or stream).
 
         Returns:
-            ``(inputs, options, prompt_len, prefill, max_sentences, max_new_tokens)``.
+            ``(inputs, options, prompt_len, prefill, max_sentences, max_new_tokens, control)``:
+            ``control`` is the caller's :class:`CallControl` (or a fresh one), which the
+            stopping criteria check between tokens.
         """
         if self._model is None or self._tokenizer is None:
             raise ConfigError("LocalChatModel has no weights: build it with from_folder()")
@@ -206,19 +218,36 @@ class LocalChatModel(BaseChatModel):
         }
         if self.max_time_s is not None:
             options["max_time"] = self.max_time_s
+        from transformers import StoppingCriteriaList
+
+        control = current_call() or CallControl()
+        criteria: list[Any] = [_CancelStop(control, prompt_len)]
         max_sentences = kwargs.get("max_sentences", self.max_sentences)
         if max_sentences:
-            from transformers import StoppingCriteriaList
-
-            options["stopping_criteria"] = StoppingCriteriaList(
-                [_SentenceStop(self._tokenizer, prompt_len, int(max_sentences))]
-            )
+            criteria.append(_SentenceStop(self._tokenizer, prompt_len, int(max_sentences)))
+        options["stopping_criteria"] = StoppingCriteriaList(criteria)
         if temperature > 0:
             options.update(do_sample=True, temperature=temperature, top_p=self.top_p)
         else:
             options.update(do_sample=False, temperature=None, top_p=None, top_k=None)
         sentences = int(max_sentences) if max_sentences else None
-        return inputs, options, prompt_len, prefill, sentences, max_new_tokens
+        return inputs, options, prompt_len, prefill, sentences, max_new_tokens, control
+
+    def _acquire(self, control: CallControl) -> None:
+        """Take the model, or raise :class:`ModelBusy` once the caller's wait is over.
+
+        Raises:
+            ModelBusy: Another generation held the model for longer than ``control.wait_s``.
+        """
+        wait = control.wait_s
+        if not self._lock.acquire(timeout=-1 if wait is None else max(0.0, wait)):
+            raise ModelBusy(f"the local chat model is busy with another reply (waited {wait:g} s)")
+
+    def _record(self, control: CallControl, output_tokens: int, seconds: float) -> None:
+        after = None
+        if control.tokens_at_cancel is not None:
+            after = max(0, output_tokens - control.tokens_at_cancel)
+        self._last = GenerationStats(output_tokens, control.cancelled, after, round(seconds, 3))
 
     def _sampling_seed(self, kwargs: dict[str, Any]) -> int | None:
         return self.seed if float(kwargs.get("temperature", self.temperature)) > 0 else None
@@ -232,13 +261,18 @@ class LocalChatModel(BaseChatModel):
     ) -> ChatResult:
         import torch
 
-        inputs, options, prompt_len, prefill, max_sentences, max_new_tokens = self._prepare(
-            messages, kwargs
+        inputs, options, prompt_len, prefill, max_sentences, max_new_tokens, control = (
+            self._prepare(messages, kwargs)
         )
+        self._acquire(control)
         started = time.perf_counter()
-        with self._lock, _seeded(self._sampling_seed(kwargs)), torch.inference_mode():
-            output = self._model.generate(**inputs, **options)
+        try:
+            with _seeded(self._sampling_seed(kwargs)), torch.inference_mode():
+                output = self._model.generate(**inputs, **options)
+        finally:
+            self._lock.release()
         new_tokens = output[0, prompt_len:]
+        self._record(control, len(new_tokens), time.perf_counter() - started)
         text = self._tokenizer.decode(new_tokens, skip_special_tokens=True)
         text = text.rstrip() if prefill else text.strip()
         finish = "length" if len(new_tokens) >= max_new_tokens else "stop"
@@ -284,7 +318,9 @@ class LocalChatModel(BaseChatModel):
         import torch
         from transformers import TextIteratorStreamer
 
-        inputs, options, prompt_len, prefill, max_sentences, _ = self._prepare(messages, kwargs)
+        inputs, options, prompt_len, prefill, max_sentences, _, control = self._prepare(
+            messages, kwargs
+        )
         timeout = (self.max_time_s or 600.0) + 30.0
         streamer = TextIteratorStreamer(
             self._tokenizer, skip_prompt=True, skip_special_tokens=True, timeout=timeout
@@ -303,7 +339,9 @@ class LocalChatModel(BaseChatModel):
         # The lock is taken here, before the generation thread starts, so waiting behind another
         # generation never counts against the streamer's timeout (only generating does).
         raw, sent = "", ""
-        with self._lock:
+        self._acquire(control)
+        finished = False
+        try:
             worker = threading.Thread(target=run, name="local-llm-stream", daemon=True)
             started = time.perf_counter()
             worker.start()
@@ -316,8 +354,14 @@ class LocalChatModel(BaseChatModel):
                             message=AIMessageChunk(content=shown[len(sent) :])
                         )
                         sent = shown
+                finished = True
             finally:
+                if not finished:  # the reader left (closed the stream) or failed: stop writing
+                    control.cancel()
                 worker.join(timeout)
+                self._record(control, control.tokens, time.perf_counter() - started)
+        finally:
+            self._lock.release()
         if "error" in box:
             raise box["error"]
         final = _shown(raw, prefill, max_sentences, stop)
@@ -360,6 +404,23 @@ def _first_sentences(text: str, count: int) -> tuple[str, bool]:
     parts = split_sentences(line)
     more = len(parts) > count or bool(newline and line.strip())
     return lead + " ".join(parts[:count]), more
+
+
+class _CancelStop:
+    """Counts new tokens for the caller's :class:`CallControl` and stops once it is cancelled.
+
+    A transformers ``StoppingCriteria`` (duck-typed), called after every token: a cancel takes
+    hold one forward pass later, which is what frees the model's lock promptly.
+    """
+
+    def __init__(self, control: CallControl, prompt_len: int) -> None:
+        self.control, self.prompt_len = control, prompt_len
+
+    def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
+        import torch
+
+        self.control.tokens = int(input_ids.shape[1]) - self.prompt_len
+        return torch.full((input_ids.shape[0],), self.control.cancelled, dtype=torch.bool)
 
 
 class _SentenceStop:

@@ -234,7 +234,10 @@ class Recommender:
         state_in: dict[str, Any] = {"messages": [HumanMessage(message)]}
         if user_id is not None:
             state_in["user_id"] = str(user_id)
-        return state_in, config, Context(k=int(k), llm_items=int(llm_items))
+        context = Context(
+            k=int(k), llm_items=int(llm_items), llm_wait_s=float(self.settings.llm_wait_s)
+        )
+        return state_in, config, context
 
     def _reply(self, state: Mapping[str, Any], thread_id: str) -> Reply:
         messages = state.get("messages") or []

@@ -59,10 +59,11 @@ class Item(BaseModel):
     )
     reason: str = Field(description="one-line reason built from the evidence")
     evidence: Evidence
-    reason_source: Literal["llm", "template"] = Field(
+    reason_source: Literal["llm", "template", "template-busy"] = Field(
         "template",
         description="llm: the chat model phrased the reason and it passed the checks; "
-        "template: written by code from the evidence",
+        "template: written by code from the evidence; template-busy: written by code because "
+        "the chat model was busy with other replies beyond a short wait",
     )
 
 

@@ -5,7 +5,9 @@ every sentence and every claim in it against them (:mod:`recagents.graph.explain
 :mod:`recagents.graph.claims`) and falls back to the template reason, which names the people the
 user asked for first. With a chat model the
 picks with template reasons are streamed first as a ``draft`` (custom stream event), so callers
-show them in tens of milliseconds while the model writes.
+show them in tens of milliseconds while the model writes. A model busy with another turn beyond
+``Context.llm_wait_s`` is not queued for: the template reasons answer at once, marked
+``template-busy``.
 """
 
 from __future__ import annotations
@@ -49,6 +51,7 @@ def explain(deps: GraphDeps, state: ConversationState, runtime: Runtime[Context]
         catalog_titles=lambda text: catalog_titles(deps, text),
         facts=lambda rec: fact_sheet(deps, rec),
         people=people,
+        busy_wait_s=context.llm_wait_s,
     )
     ranked = []
     for rec, explanation in zip(state.get("ranked") or [], explanations, strict=True):

@@ -505,3 +505,58 @@ def test_displayed_forms_of_allowed_titles_are_not_flagged():
 
     text = "Because you liked The Tin Drum (Blechtrommel, Die) (1979); it shares Drama."
     assert verify_titles(text, ["Tin Drum, The (Blechtrommel, Die) (1979)"]) == []
+
+
+# ------------------------------------------------------------------- a busy or cancelled model
+
+
+class ControlRecordingFake(RecordingFake):
+    """Records the call control each call ran under (what the embedded model reads)."""
+
+    seen: list[Any] = Field(default_factory=list)
+    busy: bool = False
+    release: Any = Field(default_factory=threading.Event)
+    stuck: bool = False
+
+    def _generate(self, messages: list[BaseMessage], *args: Any, **kwargs: Any) -> ChatResult:
+        from recagents.graph.generation import ModelBusy, current_call
+
+        control = current_call()
+        self.seen.append(control)
+        if self.busy:
+            raise ModelBusy(f"busy (waited {control.wait_s if control else None} s)")
+        if self.stuck:
+            self.release.wait(5)
+        return super()._generate(messages, *args, **kwargs)
+
+
+def test_a_busy_model_gives_template_busy_reasons_with_one_wait_per_turn() -> None:
+    model = ControlRecordingFake(messages=iter([]), busy=True)
+    first, second = explain([FARGO, FARGO], model, max_llm_items=2, busy_wait_s=0.25)
+    assert [first.source, second.source] == ["template-busy", "template-busy"]
+    assert first.text == template_reason(FARGO)
+    assert "busy" in (first.rejected_reason or "") and "0.25" in (first.rejected_reason or "")
+    assert len(model.seen) == 1  # the second item did not wait again
+    assert model.seen[0] is not None and model.seen[0].wait_s == 0.25
+
+
+def test_a_timed_out_call_is_cancelled_for_the_model_to_see() -> None:
+    model = ControlRecordingFake(
+        messages=iter([AIMessage(content="Fargo (1996) is great fun for you.")]), stuck=True
+    )
+    try:
+        [explanation] = explain([FARGO], model, timeout_s=0.05)
+        [control] = model.seen
+        assert control is not None and control.cancelled  # set before explain returned
+    finally:
+        model.release.set()
+    assert explanation.source == "template" and "TimeoutError" in (
+        explanation.rejected_reason or ""
+    )
+
+
+def test_a_call_in_time_is_not_cancelled() -> None:
+    model = ControlRecordingFake(messages=iter([AIMessage(content="x")]))
+    explain([FARGO], model, timeout_s=30)
+    [control] = model.seen
+    assert control is not None and not control.cancelled and control.wait_s is None

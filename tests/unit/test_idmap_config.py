@@ -57,3 +57,27 @@ def test_unknown_override_and_missing_file(tmp_path):
         Settings.load(colour="red")
     with pytest.raises(ConfigError, match="does not exist"):
         Settings.load(Path(tmp_path / "missing.toml"))
+
+
+def test_llm_wait_is_a_float_setting(monkeypatch, tmp_path):
+    assert Settings().llm_wait_s == 1.0
+    monkeypatch.setenv("RECAGENTS_LLM_WAIT_S", "0.25")
+    assert Settings.load().llm_wait_s == 0.25
+    for bad in ("-1", "nan", "soon", "inf"):
+        monkeypatch.setenv("RECAGENTS_LLM_WAIT_S", bad)
+        with pytest.raises(ConfigError, match="llm_wait_s"):
+            Settings.load()
+    monkeypatch.delenv("RECAGENTS_LLM_WAIT_S")
+    config = tmp_path / "c.toml"
+    config.write_text("llm_wait_s = true\n")
+    with pytest.raises(ConfigError, match="boolean"):
+        Settings.load(config)
+
+
+def test_a_busy_template_reason_survives_the_checkpoint_round_trip():
+    from recagents.types import Recommendation
+
+    rec = Recommendation("1", "Fargo (1996)", 0.5, reason="r", reason_source="template-busy")
+    assert Recommendation.from_dict(rec.to_dict()).reason_source == "template-busy"
+    odd = {**rec.to_dict(), "reason_source": "made-up"}
+    assert Recommendation.from_dict(odd).reason_source == "template"
