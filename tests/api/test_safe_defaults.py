@@ -203,9 +203,13 @@ def test_repeated_wrong_tokens_back_off_and_are_logged(tmp_path, caplog):
 # -- 4. no internals in responses; strict types -------------------------------------------------
 
 
-def test_agents_do_not_show_the_run_folder_path(http):
+def test_agents_do_not_show_the_run_folder_path(http, monkeypatch, tmp_path):
+    from tests.api.server import block_engine
+
+    folder = tmp_path / "runs" / "blocks-s2020-default"  # where a trained run lives
+    monkeypatch.setattr(block_engine().report, "run_dir", str(folder))
     run = http.get("/api/v1/agents").json()["run"]
-    assert "/" not in run["run_dir"] and "\\" not in run["run_dir"]
+    assert run["run_dir"] == "blocks-s2020-default"
 
 
 def test_a_store_failure_is_a_503_without_its_address(tmp_path, caplog):
