@@ -16,6 +16,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
+from recagents.ui.routes import PREFIX
 from recagents.ui.service import Service, Trainer
 
 logger = logging.getLogger(__name__)
@@ -101,7 +102,7 @@ def create_app(
     app.state.service = service
     app.state.auth_token = auth_token
     install_error_handlers(app)
-    _truthful_openapi(app, auth_token)
+    _truthful_openapi(app, auth_token, list(service.genres))
     app.include_router(router)
     add_not_found(app, [router])  # before the UI's mount at "/", which would answer every path
     blocks = build_blocks(service)
@@ -133,11 +134,13 @@ def create_app(
     return app
 
 
-def _truthful_openapi(app: FastAPI, auth_token: str | None) -> None:
-    """Make ``/openapi.json`` describe this server's mode: bearer and 429 only with a token.
+def _truthful_openapi(app: FastAPI, auth_token: str | None, genres: list[str]) -> None:
+    """Make ``/openapi.json`` describe this server, not every server the routes could make.
 
-    The routes declare the bearer scheme once, for both modes; a loopback server without a
-    token never asks for it, so its spec must not say it does (clients and fuzzers trust it).
+    Bearer and 429 only with a token; the catalog's genres as the genre filters' values. The
+    routes declare the bearer scheme once, for both modes; a loopback server without a token
+    never asks for it, so its spec must not say it does (clients and fuzzers trust it).
+    Likewise a genre filter takes this catalog's genres (or ``""``, no filter), not any string.
     """
     generate = app.openapi
     too_many = {
@@ -158,6 +161,12 @@ def _truthful_openapi(app: FastAPI, auth_token: str | None) -> None:
                     operation.get("responses", {}).pop("401", None)
         if not auth_token:
             schema.get("components", {}).pop("securitySchemes", None)
+        for operation in (
+            schema.get("paths", {}).get(f"{PREFIX}/recommendations/{{user_id}}", {}).values()
+        ):
+            for parameter in operation.get("parameters", []):
+                if parameter.get("name") in ("genre", "exclude_genre"):
+                    parameter["schema"]["items"] = {"type": "string", "enum": ["", *genres]}
         return schema
 
     app.openapi = openapi  # type: ignore[method-assign]

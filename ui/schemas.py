@@ -98,6 +98,15 @@ class ChatRequest(BaseModel):
     )
     k: int = Field(default=5, ge=1, le=50, description="how many items to recommend")
 
+    @field_validator("k", mode="before")
+    @classmethod
+    def _integral(cls, value: Any) -> Any:
+        # JSON Schema's "integer" admits 5.0, so the spec allows it; strict mode would not.
+        # true stays a bool and is refused.
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        return value
+
     @field_validator("message")
     @classmethod
     def _has_text(cls, value: str) -> str:

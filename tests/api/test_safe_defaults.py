@@ -291,12 +291,18 @@ def test_every_error_body_keeps_internals_out(http):
         ("/api/v1/feedback", {"thread_id": "t", "item_id": "i1", "liked": 1}, "liked"),
         ("/api/v1/chat", {"message": "I loved Film 9", "k": True}, "k"),
         ("/api/v1/chat", {"message": "I loved Film 9", "k": "5"}, "k"),
-        ("/api/v1/chat", {"message": "I loved Film 9", "k": 5.0}, "k"),
+        ("/api/v1/chat", {"message": "I loved Film 9", "k": 5.5}, "k"),
     ],
 )
 def test_request_types_are_strict(http, path, body, field):
     error = _error(http.post(path, json=body), 422)
     assert field in error["message"]
+
+
+def test_an_integral_number_is_an_integer_as_json_schema_says(http):
+    """Strict, but not stricter than the spec: JSON Schema's integer admits 3.0."""
+    body = http.post("/api/v1/chat", json={"message": "I loved Film 9", "k": 3.0}).json()
+    assert len(body["items"]) == 3
 
 
 # -- 5. thread ids: one rule on write and on read -----------------------------------------------
@@ -342,6 +348,9 @@ def test_openapi_declares_security_only_with_a_token(http, auth_server):
     assert chat["security"] == [{"HTTPBearer": []}]
     assert {"401", "413", "429"} <= set(chat["responses"])
     assert "security" not in guarded_spec["paths"]["/api/v1/health"]["get"]
+    recommend = open_spec["paths"]["/api/v1/recommendations/{user_id}"]["get"]
+    genre = next(p for p in recommend["parameters"] if p["name"] == "genre")
+    assert genre["schema"]["items"]["enum"] == ["", "Comedy", "Drama", "Horror", "Western"]
 
 
 def test_an_empty_genre_is_no_filter(http):
