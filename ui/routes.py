@@ -369,7 +369,9 @@ def recommendations(
         default_factory=list, description="never these genres"
     ),
     year_from: int | None = Query(None, ge=1800, le=2100, description="released from"),
-    year_to: int | None = Query(None, ge=1800, le=2100, description="released up to"),
+    year_to: int | None = Query(
+        None, ge=1800, le=2100, description="released up to (not before year_from: else 400)"
+    ),
     liked: list[str] = Query(  # noqa: B008
         default_factory=list,
         description="extra liked item ids (a new user's only profile)",

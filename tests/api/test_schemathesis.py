@@ -11,7 +11,7 @@ minute on two busy cores.
 from __future__ import annotations
 
 import schemathesis
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
 
@@ -29,6 +29,29 @@ FUZZ_SETTINGS = settings(
 )
 
 
+def _possible(case, positive: bool) -> bool:  # type: ignore[no-untyped-def]
+    """Whether ``case`` keeps the one rule JSON Schema cannot state (one parameter against
+    another): ``year_from`` not after ``year_to``. The spec says it in words, and the server
+    answers 400 (test_http_api checks that)."""
+    query = case.query or {}
+    years = (query.get("year_from"), query.get("year_to"))
+    return not (positive and all(isinstance(y, int) for y in years) and years[0] > years[1])
+
+
+def _checker(operation, mode: GenerationMode, headers: dict[str, str] | None, calls: list[int]):  # type: ignore[no-untyped-def]
+    """A hypothesis test sending ``operation``'s generated cases and validating the answers."""
+
+    @FUZZ_SETTINGS
+    @given(case=operation.as_strategy(generation_mode=mode))
+    def check(case) -> None:  # type: ignore[no-untyped-def]
+        assume(_possible(case, mode is GenerationMode.POSITIVE))
+        calls.append(1)
+        # The first turns load the encoder: generous on a busy machine.
+        case.call_and_validate(headers=headers, timeout=60)
+
+    return check
+
+
 def fuzz(url: str, headers: dict[str, str] | None = None) -> int:
     """Generate and check requests for every operation of the server's spec; return how many.
 
@@ -38,24 +61,15 @@ def fuzz(url: str, headers: dict[str, str] | None = None) -> int:
     schema = schemathesis.openapi.from_url(f"{url}/openapi.json")
     operations = [result.ok() for result in schema.get_all_operations()]
     assert len(operations) >= 8, [op.label for op in operations]
-    calls = 0
+    calls: list[int] = []
     for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
         for operation in operations:
-
-            @FUZZ_SETTINGS
-            @given(case=operation.as_strategy(generation_mode=mode))
-            def check(case) -> None:  # type: ignore[no-untyped-def]
-                nonlocal calls
-                calls += 1
-                # The first turns load the encoder: generous on a busy machine.
-                case.call_and_validate(headers=headers, timeout=60)
-
             try:
-                check()
+                _checker(operation, mode, headers, calls)()
             except Unsatisfiable:
                 # No invalid request exists for it (no parameters, no body): nothing to check.
                 assert mode is GenerationMode.NEGATIVE, operation.label
-    return calls
+    return len(calls)
 
 
 def test_open_server_honours_its_spec(api_server):  # type: ignore[no-untyped-def]
