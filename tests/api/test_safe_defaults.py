@@ -7,6 +7,7 @@ import json
 import logging
 import socket
 import time
+from pathlib import Path
 
 import httpx
 import pytest
@@ -373,3 +374,79 @@ def test_unsupported_methods_on_api_routes_are_405(http):
         answer = http.request(method, "/api/v1/chat")
         assert "POST" in _error(answer, 405)["message"], method
         assert answer.headers["allow"] == "POST"
+
+
+def _memory_mb(pid: int, field: str) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(f"{field}:"):
+            return int(line.split()[1]) / 1024
+    raise AssertionError(f"no {field} for {pid}")
+
+
+def _push(port: int, size: int) -> tuple[int | None, int]:
+    """Send a ``size``-byte chat body until the server stops taking it; (status, bytes sent)."""
+    sock = socket.create_connection(("127.0.0.1", port), timeout=30)
+    sent = 0
+    try:
+        sock.sendall(
+            b"POST /api/v1/chat HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n" % size
+        )
+        block = b" " * (1 << 20)
+        try:
+            while sent < size:
+                sock.sendall(block)
+                sent += len(block)
+        except OSError:
+            pass  # refused and closed: the point
+        try:
+            status, _ = _read_response(sock)
+        except (OSError, AssertionError, ValueError):
+            status = None
+        return status, sent
+    finally:
+        sock.close()
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads /proc")
+def test_five_concurrent_200_mb_bodies_do_not_grow_the_server(tmp_path):
+    """The issue's case, on a server in its own process: five 200 MB bodies at once took its
+    RSS from 0.76 to 2.2 GB before the 422. Now each is refused with 413 before it is read, the
+    connections close, and the server's peak memory barely moves."""
+    import subprocess
+    import sys
+    from concurrent.futures import ThreadPoolExecutor
+
+    root = Path(__file__).resolve().parents[2]
+    code = (
+        "import sys\nfrom pathlib import Path\nfrom tests.api.server import block_server\n"
+        f"with block_server(Path({str(tmp_path)!r})) as server:\n"
+        "    print(server.port, flush=True)\n    sys.stdin.read()\n"
+    )
+    process = subprocess.Popen(
+        [sys.executable, "-c", code],
+        cwd=root,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        port = int(process.stdout.readline())  # type: ignore[union-attr]
+        httpx.post(f"http://127.0.0.1:{port}/api/v1/chat", json={"message": "hi"}, timeout=120)
+        before = _memory_mb(process.pid, "VmHWM")
+        with ThreadPoolExecutor(5) as pool:
+            results = list(pool.map(lambda _: _push(port, 200_000_000), range(5)))
+        after = _memory_mb(process.pid, "VmHWM")
+        print(f"server peak RSS {before:.0f} MB -> {after:.0f} MB; sent {results}")
+        assert [status for status, _ in results] == [413] * 5, results
+        assert max(sent for _, sent in results) < 32_000_000, results  # never read, not taken
+        assert after - before < 64, f"peak RSS grew {after - before:.0f} MB ({before:.0f} MB)"
+    finally:
+        if process.stdin is not None:
+            process.stdin.close()
+        try:
+            process.wait(30)
+        except subprocess.TimeoutExpired:
+            process.kill()  # this test's own child, by its handle
+            process.wait(10)
