@@ -11,16 +11,20 @@ Example:
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 from fastapi import FastAPI
 
+from recagents.ui.routes import PREFIX
 from recagents.ui.service import Service, Trainer
 
 logger = logging.getLogger(__name__)
 
 #: Login name of the UI when a token is set (the password is the token).
 UI_USERNAME = "recagents"
+#: Largest request body anywhere outside the API's own routes (the UI's events), in bytes.
+UI_BODY_LIMIT = 1024 * 1024
 
 
 def create_app(
@@ -28,6 +32,8 @@ def create_app(
     *,
     auth_token: str | None = None,
     trainer: Trainer | None = None,
+    allowed_hosts: Sequence[str] | None = None,
+    auth_backoff: dict[str, float] | None = None,
 ) -> FastAPI:
     """Build the server app around a recommender.
 
@@ -38,6 +44,10 @@ def create_app(
             the server listens beyond loopback.
         trainer: ``trainer(progress) -> Recommender`` run by the UI's "train" button in a
             background thread; the new recommender then serves both the UI and the API.
+        allowed_hosts: ``Host`` names answered (default: the loopback names); others get a
+            400, which keeps DNS-rebinding pages away. ``["*"]`` answers any host.
+        auth_backoff: Options of :class:`~recagents.ui.guard.AuthBackoff` (``limit``,
+            ``window``, ``base``, ``cap``) when a token is set.
 
     Returns:
         The FastAPI app (``app.state.service`` holds the shared :class:`Service`,
@@ -51,12 +61,19 @@ def create_app(
     from recagents import __version__
     from recagents.ui.formatting import CARD_CSS
     from recagents.ui.gradio import build_blocks
+    from recagents.ui.guard import (
+        LOOPBACK_HOSTS,
+        AllowedHosts,
+        AuthBackoff,
+        ExplainTooLarge,
+        RefuseMethods,
+    )
     from recagents.ui.routes import add_not_found, install_error_handlers, router
 
-    if auth_token is not None and not auth_token.strip():
-        from recagents.errors import ConfigError
+    if auth_token is not None:
+        from recagents.ui.guard import check_token
 
-        raise ConfigError("the access token is empty: set RECAGENTS_API_TOKEN to a secret")
+        check_token(auth_token)
     from fastapi_offline import FastAPIOffline
 
     _import_pyplot_once()
@@ -70,14 +87,22 @@ def create_app(
             "Conversational recommender whose agents learn together. Chat (plain or SSE), "
             "recommendations with evidence, feedback, catalog search, agents' training metrics. "
             'Errors: `{"error": {"type", "message"}}` with a 4xx for anything the caller '
-            "can fix. When the server is exposed beyond 127.0.0.1, send "
-            "`Authorization: Bearer <RECAGENTS_API_TOKEN>`."
+            "can fix. "
+            + (
+                "This server requires `Authorization: Bearer <RECAGENTS_API_TOKEN>` on every "
+                "endpoint but `/api/v1/health`; repeated wrong tokens are answered 429 for a while."
+                if auth_token
+                else "This server requires no token (it listens on loopback only)."
+            )
+            + " Request bodies over a route's limit are refused with 413 before they are read."
         ),
+        max_body_size=UI_BODY_LIMIT,
     )
     # What the routes' dependencies read (recagents.ui.routes.get_service / require_token).
     app.state.service = service
     app.state.auth_token = auth_token
     install_error_handlers(app)
+    _truthful_openapi(app, auth_token, list(service.genres))
     app.include_router(router)
     add_not_found(app, [router])  # before the UI's mount at "/", which would answer every path
     blocks = build_blocks(service)
@@ -95,7 +120,56 @@ def create_app(
         show_error=False,
         css=CARD_CSS,
     )
+    # Outermost last: the host check first, then methods, then the credentials' backoff.
+    if auth_token:
+        app.add_middleware(AuthBackoff, **(auth_backoff or {}))  # type: ignore[arg-type]
+    app.add_middleware(RefuseMethods)  # type: ignore[arg-type]
+    app.add_middleware(
+        AllowedHosts,  # type: ignore[arg-type]
+        hosts=list(allowed_hosts) if allowed_hosts is not None else list(LOOPBACK_HOSTS),
+    )
+    # Outside FastAPI's own stack: the app-wide body limit answers its 413 there, in plain text.
+    build = app.build_middleware_stack
+    app.build_middleware_stack = lambda: ExplainTooLarge(build())  # type: ignore[method-assign]
     return app
+
+
+def _truthful_openapi(app: FastAPI, auth_token: str | None, genres: list[str]) -> None:
+    """Make ``/openapi.json`` describe this server, not every server the routes could make.
+
+    Bearer and 429 only with a token; the catalog's genres as the genre filters' values. The
+    routes declare the bearer scheme once, for both modes; a loopback server without a token
+    never asks for it, so its spec must not say it does (clients and fuzzers trust it).
+    Likewise a genre filter takes this catalog's genres (or ``""``, no filter), not any string.
+    """
+    generate = app.openapi
+    too_many = {
+        "description": "too many wrong tokens from this address: retry after `Retry-After` s",
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorResponse"}}},
+    }
+
+    def openapi() -> dict[str, Any]:
+        schema = generate()
+        for operations in schema.get("paths", {}).values():
+            for operation in operations.values():
+                if not isinstance(operation, dict) or "security" not in operation:
+                    continue
+                if auth_token:
+                    operation.get("responses", {}).setdefault("429", too_many)
+                else:
+                    operation.pop("security", None)
+                    operation.get("responses", {}).pop("401", None)
+        if not auth_token:
+            schema.get("components", {}).pop("securitySchemes", None)
+        for operation in (
+            schema.get("paths", {}).get(f"{PREFIX}/recommendations/{{user_id}}", {}).values()
+        ):
+            for parameter in operation.get("parameters", []):
+                if parameter.get("name") in ("genre", "exclude_genre"):
+                    parameter["schema"]["items"] = {"type": "string", "enum": ["", *genres]}
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def _import_pyplot_once() -> None:

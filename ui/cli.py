@@ -278,7 +278,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
     resolve_token(args.host)  # refuse an exposed server without a token before loading anything
     settings = _settings(args)
     _threads(settings)
-    return serve(settings, host=args.host, port=args.port, llm=args.llm, log_level=args.log_level)
+    return serve(
+        settings,
+        host=args.host,
+        port=args.port,
+        llm=args.llm,
+        log_level=args.log_level,
+        hosts=args.allowed_hosts,
+    )
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -427,7 +434,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--host",
         default="127.0.0.1",
-        help="address to bind (default 127.0.0.1); any other needs RECAGENTS_API_TOKEN",
+        help="address to bind (default 127.0.0.1); any other needs RECAGENTS_API_TOKEN "
+        "(32+ random characters)",
+    )
+    p.add_argument(
+        "--allowed-hosts",
+        help="comma-separated Host names to answer besides 127.0.0.1, localhost, ::1 and "
+        "--host (e.g. recs.example.org); '*' answers any (behind a proxy that checks it)",
     )
     p.add_argument("--port", type=int, default=7860, help="port (default 7860)")
     p.add_argument("--llm", help="local (default), none, or an init_chat_model spec")

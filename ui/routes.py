@@ -30,6 +30,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, StreamingResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.middleware.body_limit import MAX_BODY_SIZE_SCOPE_KEY
 from starlette.routing import Match
 
 from recagents.errors import (
@@ -39,9 +40,13 @@ from recagents.errors import (
     UnknownEntityError,
 )
 from recagents.types import Recommendation
+from recagents.ui.guard import CLOSE, redact, too_large_message
 from recagents.ui.schemas import (
     ERRORS,
     MAX_ID_CHARS,
+    MAX_THREAD_ID_CHARS,
+    THREAD_ID_PATTERN,
+    TOO_LARGE,
     AgentsResponse,
     ChatRequest,
     ChatResponse,
@@ -73,10 +78,34 @@ def error_response(
 INTERNAL_MESSAGE = "unexpected server error; the details are in the server log"
 
 
+#: What a caller learns of a dependency's failure (store unreachable, model failed): the
+#: message names the store's URL or the home folder, which tell an outsider where to aim and
+#: never help the caller; the full message goes to the server log.
+UNAVAILABLE_MESSAGE = (
+    "the recommender cannot answer right now ({kind}); retry later. The details are in the "
+    "server log"
+)
+
+#: Largest request bodies, in bytes, refused with 413 before they are read. A chat body holds
+#: up to 20,000 characters, which JSON may escape to 12 bytes each (an emoji as two ``\\uXXXX``);
+#: 256 KiB admits the longest valid message however it is encoded.
+CHAT_BODY_LIMIT = 256 * 1024
+FEEDBACK_BODY_LIMIT = 16 * 1024
+#: Every other API route (none reads a body today).
+API_BODY_LIMIT = 64 * 1024
+
+
 def error_body(exc: Exception) -> dict[str, Any]:
-    """The API's error shape for ``exc``: the package's errors say what is wrong, bugs do not."""
+    """The API's error shape for ``exc``: the package's errors say what is wrong, bugs do not.
+
+    A caller's mistake (4xx) is explained; a failure on the server's side (5xx) names only its
+    kind, never paths or addresses.
+    """
     if isinstance(exc, RecagentsError):
-        return {"error": {"type": type(exc).__name__, "message": str(exc)}}
+        kind = type(exc).__name__
+        if status_of(exc) >= 500:
+            return {"error": {"type": kind, "message": UNAVAILABLE_MESSAGE.format(kind=kind)}}
+        return {"error": {"type": kind, "message": redact(str(exc))}}
     return {"error": {"type": "InternalError", "message": INTERNAL_MESSAGE}}
 
 
@@ -104,7 +133,8 @@ def install_error_handlers(app: FastAPI) -> None:
         status = status_of(exc)
         if status >= 500:
             logger.error("%s on %s: %s", type(exc).__name__, request.url.path, exc)
-        return JSONResponse(jsonable(error_body(exc)), status_code=status)
+        headers = {"Retry-After": "5"} if status == 503 else None
+        return JSONResponse(jsonable(error_body(exc)), status_code=status, headers=headers)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -121,11 +151,19 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        kind = {401: "Unauthorized", 404: "NotFound", 405: "MethodNotAllowed"}.get(
-            exc.status_code, "HTTPError"
-        )
+        kind = {
+            401: "Unauthorized",
+            404: "NotFound",
+            405: "MethodNotAllowed",
+            413: "PayloadTooLarge",
+        }.get(exc.status_code, "HTTPError")
         headers = dict(exc.headers) if exc.headers else None
-        return error_response(exc.status_code, kind, str(exc.detail), headers=headers)
+        message = str(exc.detail)
+        if exc.status_code == 413:
+            limit = request.scope.get(MAX_BODY_SIZE_SCOPE_KEY)
+            message = too_large_message(limit, request.url.path)
+            headers = {**(headers or {}), **CLOSE}
+        return error_response(exc.status_code, kind, message, headers=headers)
 
     @app.exception_handler(sqlite3.DatabaseError)
     async def _memory(request: Request, exc: sqlite3.DatabaseError) -> JSONResponse:
@@ -245,7 +283,7 @@ async def _sse_events(
 #: The whole API, one router: ``app.include_router(router)`` after setting ``app.state.service``
 #: and ``app.state.auth_token`` (:func:`~recagents.ui.app.create_app` does both). Flat, not
 #: nested: :func:`add_not_found` reads its routes to tell a wrong method from a wrong path.
-router = APIRouter(prefix=PREFIX)
+router = APIRouter(prefix=PREFIX, max_body_size=API_BODY_LIMIT)
 
 #: How ``/chat/stream`` documents its 200: the events, in order.
 SSE_RESPONSE: dict[str, Any] = {
@@ -303,7 +341,9 @@ def health(service: ServiceDep, auth_token: AuthTokenDep) -> Any:
     return body
 
 
-@router.post("/chat", response_model=ChatResponse, **_guarded())
+@router.post(
+    "/chat", response_model=ChatResponse, max_body_size=CHAT_BODY_LIMIT, **_guarded(TOO_LARGE)
+)
 def chat(body: ChatRequest, service: ServiceDep) -> dict[str, Any]:
     """Answer one message in a thread (memory per ``thread_id``).
 
@@ -317,7 +357,8 @@ def chat(body: ChatRequest, service: ServiceDep) -> dict[str, Any]:
 @router.post(
     "/chat/stream",
     response_class=StreamingResponse,
-    **_guarded({200: SSE_RESPONSE}),
+    max_body_size=CHAT_BODY_LIMIT,
+    **_guarded({200: SSE_RESPONSE, **TOO_LARGE}),
 )
 async def chat_stream(body: ChatRequest, service: ServiceDep) -> StreamingResponse:
     """The same turn as ``/chat``, streamed as SSE: [``draft`` ``token``...] ``items`` ``done``.
@@ -354,13 +395,22 @@ def recommendations(
         default_factory=list, description="never these genres"
     ),
     year_from: int | None = Query(None, ge=1800, le=2100, description="released from"),
-    year_to: int | None = Query(None, ge=1800, le=2100, description="released up to"),
+    year_to: int | None = Query(
+        None, ge=1800, le=2100, description="released up to (not before year_from: else 400)"
+    ),
     liked: list[str] = Query(  # noqa: B008
         default_factory=list,
         description="extra liked item ids (a new user's only profile)",
     ),
 ) -> dict[str, Any]:
-    """Top-k for a user with hard filters; an unknown id takes the cold-start route."""
+    """Top-k for a user with hard filters; an unknown id takes the cold-start route.
+
+    An empty value (``genre=``) is no filter, as an absent one: the spec allows it, and a form
+    that leaves a field blank means "any".
+    """
+    genre, exclude_genre, liked = (
+        [v for v in values if v.strip()] for values in (genre, exclude_genre, liked)
+    )
     if year_from is not None and year_to is not None and year_from > year_to:
         raise ConfigError(f"year_from ({year_from}) is after year_to ({year_to})")
     filters = {
@@ -377,7 +427,12 @@ def recommendations(
     }
 
 
-@router.post("/feedback", response_model=FeedbackResponse, **_guarded())
+@router.post(
+    "/feedback",
+    response_model=FeedbackResponse,
+    max_body_size=FEEDBACK_BODY_LIMIT,
+    **_guarded(TOO_LARGE),
+)
 def feedback(body: FeedbackRequest, service: ServiceDep) -> dict[str, Any]:
     """👍/👎 on an item: the user-profile agent uses it from the thread's next turn."""
     rec = service.recommender
@@ -409,7 +464,10 @@ def agents(service: ServiceDep) -> dict[str, Any]:
 
 
 @router.get("/threads/{thread_id}", response_model=ThreadResponse, **_guarded())
-def thread(service: ServiceDep, thread_id: str = Path(max_length=MAX_ID_CHARS)) -> dict[str, Any]:
+def thread(
+    service: ServiceDep,
+    thread_id: str = Path(min_length=1, max_length=MAX_THREAD_ID_CHARS, pattern=THREAD_ID_PATTERN),
+) -> dict[str, Any]:
     """A thread's messages and what it learned (liked, disliked, seen, shown...)."""
     view = service.thread(thread_id)
     if not view["messages"] and not view["liked"] and not view["disliked"]:
@@ -428,7 +486,7 @@ def add_not_found(app: FastAPI, routers: list[APIRouter]) -> Callable[..., Any]:
 
     @app.api_route(
         "/api/{rest:path}",
-        methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+        methods=["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", "TRACE"],
         include_in_schema=False,
     )
     async def _fallback(request: Request, rest: str) -> JSONResponse:

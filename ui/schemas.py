@@ -12,8 +12,13 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from recagents.graph.context import MAX_MESSAGE_CHARS
 
-#: Longest thread, user or item id the API accepts.
+#: Longest user or item id the API accepts.
 MAX_ID_CHARS = 200
+#: Longest thread id, and the characters one may hold: the same rule on write (chat, feedback)
+#: and on read (``/threads/{thread_id}``), so every thread written can be read back by its id.
+MAX_THREAD_ID_CHARS = 128
+THREAD_ID_PATTERN = r"^[A-Za-z0-9._:-]+$"
+THREAD_ID_RULE = f"1 to {MAX_THREAD_ID_CHARS} of A-Z a-z 0-9 . _ : -"
 
 
 class Contribution(BaseModel):
@@ -70,7 +75,8 @@ class Item(BaseModel):
 class ChatRequest(BaseModel):
     """One chat message."""
 
-    model_config = ConfigDict(extra="forbid")
+    # strict: ``k: true`` or ``"k": "5"`` is a mistake to report, not a value to guess at.
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     message: str = Field(
         min_length=1,
@@ -81,9 +87,10 @@ class ChatRequest(BaseModel):
     thread_id: str | None = Field(
         default=None,
         min_length=1,
-        max_length=MAX_ID_CHARS,
-        description="conversation id; memory is per thread. Omit it to start a new thread "
-        "(the response carries the new id)",
+        max_length=MAX_THREAD_ID_CHARS,
+        pattern=THREAD_ID_PATTERN,
+        description=f"conversation id ({THREAD_ID_RULE}); memory is per thread. Omit it to "
+        "start a new thread (the response carries the new id)",
     )
     user_id: str | None = Field(
         default=None,
@@ -92,18 +99,20 @@ class ChatRequest(BaseModel):
     )
     k: int = Field(default=5, ge=1, le=50, description="how many items to recommend")
 
+    @field_validator("k", mode="before")
+    @classmethod
+    def _integral(cls, value: Any) -> Any:
+        # JSON Schema's "integer" admits 5.0, so the spec allows it; strict mode would not.
+        # true stays a bool and is refused.
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        return value
+
     @field_validator("message")
     @classmethod
     def _has_text(cls, value: str) -> str:
         if not value.strip():
             raise ValueError("message must contain some text, not only spaces")
-        return value
-
-    @field_validator("thread_id")
-    @classmethod
-    def _thread_has_text(cls, value: str | None) -> str | None:
-        if value is not None and not value.strip():
-            raise ValueError("thread_id must not be blank")
         return value
 
 
@@ -128,11 +137,17 @@ class RecommendationsResponse(BaseModel):
 class FeedbackRequest(BaseModel):
     """A thumbs up or down on an item in a thread."""
 
-    model_config = ConfigDict(extra="forbid")
+    # strict: ``liked: "yes"`` is refused rather than read as true.
+    model_config = ConfigDict(extra="forbid", strict=True)
 
-    thread_id: str = Field(min_length=1, max_length=MAX_ID_CHARS)
+    thread_id: str = Field(
+        min_length=1,
+        max_length=MAX_THREAD_ID_CHARS,
+        pattern=THREAD_ID_PATTERN,
+        description=f"conversation id ({THREAD_ID_RULE})",
+    )
     item_id: str = Field(min_length=1, max_length=MAX_ID_CHARS)
-    liked: bool = Field(description="true for 👍, false for 👎")
+    liked: bool = Field(description="true for 👍, false for 👎 (JSON true/false only)")
 
 
 class FeedbackResponse(BaseModel):
@@ -187,7 +202,7 @@ class RunInfo(BaseModel):
     best_round: int
     best_valid_ndcg: float | None = Field(alias="best_valid_ndcg@10")
     stopped: str
-    run_dir: str
+    run_dir: str = Field(description="the run's folder name under the server's runs folder")
     last_valid: dict[str, float | None]
 
     model_config = ConfigDict(populate_by_name=True)
@@ -253,4 +268,8 @@ class ErrorResponse(BaseModel):
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorResponse} for code in (400, 401, 404, 422)
+}
+#: What a route that reads a body may also answer: its body is over the route's limit.
+TOO_LARGE: dict[int | str, dict[str, Any]] = {
+    413: {"model": ErrorResponse, "description": "the request body is over the route's limit"}
 }

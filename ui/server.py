@@ -17,7 +17,7 @@ import socket
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -46,15 +46,18 @@ def is_loopback(host: str) -> bool:
 def resolve_token(host: str, token: str | None = None) -> str | None:
     """The access token to enforce, or ``None`` for an unauthenticated loopback server.
 
-    A token given (argument or ``RECAGENTS_API_TOKEN``) is enforced on any host.
+    A token given (argument or ``RECAGENTS_API_TOKEN``) is enforced on any host, and must be
+    long and random (:func:`~recagents.ui.guard.check_token`).
 
     Raises:
-        ConfigError: ``host`` is not loopback and there is no token.
+        ConfigError: ``host`` is not loopback and there is no token, or the token is weak.
     """
+    from recagents.ui.guard import check_token
+
     token = token if token is not None else os.environ.get(TOKEN_ENV)
     token = token.strip() if token else None
     if token:
-        return token
+        return check_token(token)
     if not is_loopback(host):
         raise ConfigError(
             f"--host {host} exposes the server beyond this machine: set {TOKEN_ENV} to a secret "
@@ -84,6 +87,29 @@ def bind(host: str, port: int) -> socket.socket:
             "or stop the program using it"
         ) from None
     return sock
+
+
+def allowed_hosts(host: str, extra: str | Sequence[str] | None = None) -> list[str]:
+    """The ``Host`` names ``serve`` answers to: loopback names, the bound address, ``extra``.
+
+    A wildcard address (``0.0.0.0``, ``::``) is no name a client uses, so it adds nothing:
+    an exposed server names the hosts people reach it by with ``--allowed-hosts``.
+
+    Args:
+        host: The address bound.
+        extra: More names (a comma-separated string or a list); ``*`` answers any host.
+    """
+    from recagents.ui.guard import LOOPBACK_HOSTS, normalise_host
+
+    names = list(LOOPBACK_HOSTS)
+    bound = host.strip().strip("[]")
+    if isinstance(extra, str):
+        extra = extra.split(",")
+    wildcard = bound in ("", "0.0.0.0", "::")
+    for name in [*([] if wildcard else [bound]), *(extra or ())]:
+        if name.strip() and normalise_host(name) not in names:
+            names.append(normalise_host(name))
+    return names
 
 
 def latest_run(settings: Settings, dataset_name: str) -> str:
@@ -252,16 +278,20 @@ def preparing_app(preparation: Preparation) -> Any:
     from starlette.responses import HTMLResponse, JSONResponse
     from starlette.routing import Route
 
+    from recagents.ui.guard import redact
+
     async def answer(request: Request) -> Any:
         status = preparation.to_dict()
         failed = preparation.state == "failed"
         if request.url.path.startswith("/api"):
             message = (
-                f"the server failed to start: {preparation.error}"
+                "the server failed to start; the reason is in the server log"
                 if failed
                 else f"the recommender is preparing ({round(100 * preparation.progress)}%: "
-                f"{preparation.message}); retry in a few seconds"
+                f"{redact(preparation.message)}); retry in a few seconds"
             )
+            status.pop("error", None)
+            status["message"] = redact(str(status["message"]))
             body = {
                 "error": {"type": "Preparing", "message": message},
                 "status": "failed" if failed else "preparing",
@@ -270,19 +300,19 @@ def preparing_app(preparation: Preparation) -> Any:
             return JSONResponse(body, status_code=503, headers={"Retry-After": "5"})
         page = PREPARING_PAGE.format(
             what=html.escape(
-                "Starting failed: " + str(preparation.error)
+                "Starting failed: " + redact(str(preparation.error))
                 if failed
                 else "Loading the catalog and the agents (training them on first use)."
             ),
             percent=round(100 * preparation.progress),
-            message=html.escape(preparation.message),
+            message=html.escape(redact(preparation.message)),
             seconds=status["seconds"],
         )
         return HTMLResponse(page, status_code=503, headers={"Retry-After": "2"})
 
     from starlette.applications import Starlette
 
-    methods = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"]
+    methods = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
     return Starlette(routes=[Route("/{path:path}", answer, methods=methods)])
 
 
@@ -401,6 +431,7 @@ def serve(
     llm: str | None = None,
     token: str | None = None,
     log_level: str = "info",
+    hosts: str | Sequence[str] | None = None,
 ) -> int:
     """Listen at once, load (training on first use) in the background, then serve until stopped.
 
@@ -408,13 +439,19 @@ def serve(
     503 with a ``preparing`` status, instead of a closed port for minutes. A failure while
     loading stops the server and is raised here, as it was before it listened.
 
+    ``hosts`` adds ``Host`` names to answer (:func:`allowed_hosts`); any other name gets a 400,
+    while preparing too.
+
     Raises:
-        ConfigError: Exposed without a token, bad or busy port (checked before loading).
+        ConfigError: Exposed without a token, weak token, bad or busy port (checked before
+            loading).
     """
     from recagents.env import ensure_offline
+    from recagents.ui.guard import AllowedHosts, RefuseMethods
 
     ensure_offline()
     auth_token = resolve_token(host, token)
+    answered = allowed_hosts(host, hosts)
     sock = bind(host, port)
     try:
         import uvicorn
@@ -435,7 +472,10 @@ def serve(
             "the page shows the progress and the API answers 503.\n"
         )
         sys.stdout.flush()
-        config = uvicorn.Config(app, log_level=log_level.lower(), lifespan="on")
+        if "*" not in answered:
+            logger.info("answering requests for hosts %s only", ", ".join(answered))
+        guarded = AllowedHosts(RefuseMethods(app), answered)
+        config = uvicorn.Config(guarded, log_level=log_level.lower(), lifespan="on")
         server = uvicorn.Server(config)
         failure: list[BaseException] = []
 
@@ -459,6 +499,7 @@ def serve(
                 ready = create_app(
                     recommender,
                     auth_token=auth_token,
+                    allowed_hosts=answered,
                     trainer=make_trainer(settings, lambda: ready.state.service.recommender),
                 )
                 app.switch(ready)

@@ -13,6 +13,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
+from pathlib import PurePath
 from typing import Any
 
 import numpy as np
@@ -344,7 +345,9 @@ class Service:
                     "best_round": report.best_round,
                     "best_valid_ndcg@10": report.best_ndcg if rounds else None,
                     "stopped": report.stopped,
-                    "run_dir": report.run_dir,
+                    # The folder's name only: the absolute path tells a caller where the
+                    # server keeps its files, which is none of a caller's business.
+                    "run_dir": PurePath(report.run_dir).name if report.run_dir else "",
                     "last_valid": dict(last.valid) if last else {},
                 },
                 "training": self.training.to_dict(),

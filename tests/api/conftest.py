@@ -9,7 +9,7 @@ import pytest
 
 from tests.api.server import LiveServer, block_server
 
-TOKEN = "test-token-4f9a"
+TOKEN = "test-token-4f9a-Qx7LmZp2Rk8VwYc3Hn6JsBd5"  # 32+ random-looking characters
 
 
 @pytest.fixture(scope="session")

@@ -39,10 +39,12 @@ def test_exposed_server_needs_a_token(monkeypatch):
     assert resolve_token("127.0.0.1") is None
     with pytest.raises(ConfigError, match="set RECAGENTS_API_TOKEN"):
         resolve_token("0.0.0.0")
-    monkeypatch.setenv("RECAGENTS_API_TOKEN", " s3cret ")
-    assert resolve_token("0.0.0.0") == "s3cret"
-    assert resolve_token("127.0.0.1") == "s3cret"  # a token given is enforced on loopback too
-    assert resolve_token("0.0.0.0", "explicit") == "explicit"
+    secret = "s3cret-Qx7LmZp2Rk8VwYc3Hn6JsBd5Ge1Uo"  # 32+ random-looking characters
+    monkeypatch.setenv("RECAGENTS_API_TOKEN", f" {secret} ")
+    assert resolve_token("0.0.0.0") == secret
+    assert resolve_token("127.0.0.1") == secret  # a token given is enforced on loopback too
+    explicit = "explicit-Wm3Kq8Zr5Tx2Vb9Nc4Lp6Hd7Fa0"
+    assert resolve_token("0.0.0.0", explicit) == explicit
 
 
 def test_cli_refuses_to_expose_without_token_before_loading(tmp_path, capsys):

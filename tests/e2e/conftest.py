@@ -32,7 +32,7 @@ LAUNCH_ARGS = [
     "--disable-component-update",
     "--no-first-run",
 ]
-TOKEN = "e2e-token-77c1"
+TOKEN = "e2e-token-77c1-Wm3Kq8Zr5Tx2Vb9Nc4Lp6Hd"  # 32+ random-looking characters
 #: Anything but the test server is blocked and recorded: the page must work offline.
 NOT_LOCAL = re.compile(r"^(?!https?://(127\.0\.0\.1|localhost)[:/]).*")
 
