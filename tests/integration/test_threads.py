@@ -281,9 +281,9 @@ def test_a_long_thread_keeps_its_checkpoints_and_state_bounded(engine, tmp_path)
     db = sqlite3.connect(str(tmp_path / "conversations.sqlite"))
     sizes: dict[int, int] = {}
     rows: dict[int, int] = {}
-    for n in range(1, 301):
+    for n in range(1, 241):
         rec.chat("recommend me a movie" if n % 2 else "more like that", "long")
-        if n in (150, 300):
+        if n in (120, 240):
             rows[n] = sum(
                 db.execute(f"SELECT COUNT(*) FROM {t} WHERE thread_id = 'long'").fetchone()[0]
                 for t in ("checkpoints", "writes")
@@ -294,8 +294,8 @@ def test_a_long_thread_keeps_its_checkpoints_and_state_bounded(engine, tmp_path)
     assert_whole_turns(state["messages"])
     assert state["messages"][-2].content == "more like that"  # the latest turns are the ones kept
     assert len(state["shown"]) <= THREAD_CAPS.shown
-    assert rows[300] <= rows[150] <= 2 * THREAD_CAPS.checkpoints
-    assert sizes[300] <= 1.1 * sizes[150], sizes
+    assert rows[240] <= rows[120] <= 2 * THREAD_CAPS.checkpoints
+    assert sizes[240] <= 1.1 * sizes[120], sizes
 
 
 def test_memory_threads_are_pruned_too(engine, tmp_path) -> None:  # type: ignore[no-untyped-def]
