@@ -13,6 +13,10 @@ other's update (measured: 10 turns + 10 likes at once kept 3 turns and 0-3 likes
   ``durability="exit"``, so nothing is written mid-turn, but LangGraph still saves the partial
   state when a run raises: the janitor deletes that checkpoint) and prunes a thread's old
   checkpoints after each commit, so a long thread does not grow the database.
+
+What is not covered: a process killed in the milliseconds between a *failed* turn's exit write
+and its rollback keeps that partial checkpoint (a kill during a turn that would have succeeded
+leaves nothing, as no checkpoint is written before the turn ends).
 """
 
 from __future__ import annotations
