@@ -6,11 +6,56 @@ store it. Per-role outputs merge into one field with a reducer, so a new role ne
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated, Any, TypedDict
 
 from langchain_core.messages import AnyMessage
 from langgraph.channels import UntrackedValue
-from langgraph.graph.message import add_messages
+from langgraph.graph.message import Messages, add_messages
+
+
+@dataclass(frozen=True)
+class ThreadCaps:
+    """How much one thread keeps: the one place its growth is bounded.
+
+    A thread's state is checkpointed whole after every turn, so whatever grows in it without
+    bound makes every later turn slower and every checkpoint bigger (a 200-turn thread was
+    112 MB before these caps). Each cap keeps the most recent entries, which is what the next
+    turn reads: ``understand`` needs only the last message, "the second one" needs
+    ``last_shown``, and an item shown 100 turns ago may fairly be shown again.
+
+    Attributes:
+        messages: Messages kept in the state (both sides: 200 = the last 100 turns); what a
+            thread's history shows (``GET /threads/{id}``).
+        shown: Item ids remembered as shown (never shown again while remembered).
+        profile: Ids kept in each of ``liked``, ``disliked``, ``seen`` and ``rejected``
+            (the most recent; the user-profile agent weighs far fewer).
+        checkpoints: Checkpoints kept per thread after a turn commits (older ones are pruned).
+    """
+
+    messages: int = 200
+    shown: int = 500
+    profile: int = 200
+    checkpoints: int = 2
+
+
+#: The caps every thread runs under.
+THREAD_CAPS = ThreadCaps()
+
+
+def recent(ids: list[str], cap: int) -> list[str]:
+    """The last ``cap`` entries of ``ids`` (the most recently added)."""
+    return list(ids[-cap:]) if len(ids) > cap else list(ids)
+
+
+def add_recent_messages(left: Messages, right: Messages) -> list[AnyMessage]:
+    """``add_messages``, then only the last :attr:`ThreadCaps.messages` kept.
+
+    Trimming here, in the reducer, bounds every checkpoint without any node having to remember
+    to; an even cap keeps whole turns (each turn adds the person's message and one reply).
+    """
+    merged = add_messages(left, right)
+    return recent(merged, THREAD_CAPS.messages)  # type: ignore[arg-type]
 
 
 def merge_dicts(left: dict[str, Any] | None, right: dict[str, Any] | None) -> dict[str, Any]:
@@ -21,7 +66,7 @@ def merge_dicts(left: dict[str, Any] | None, right: dict[str, Any] | None) -> di
 class InputState(TypedDict, total=False):
     """What a caller sends: the new message (and, optionally, who is talking)."""
 
-    messages: Annotated[list[AnyMessage], add_messages]
+    messages: Annotated[list[AnyMessage], add_recent_messages]
     user_id: str | None
 
 
@@ -29,9 +74,11 @@ class ConversationState(InputState, total=False):
     """The full per-thread state.
 
     Attributes:
-        liked / disliked / seen / rejected: Item ids the person told us about.
+        liked / disliked / seen / rejected: Item ids the person told us about (the latest
+            :attr:`ThreadCaps.profile` of each).
         anchors: Items to find more like (the last "like X" wins priority).
-        shown: Every item id shown in this conversation (never shown again unless asked).
+        shown: Every item id shown in this conversation (never shown again unless asked), up
+            to :attr:`ThreadCaps.shown` of the latest.
         last_shown: The ids shown in the latest reply, in order (for "the second one").
         constraints: Hard filters and soft preferences accumulated over the conversation.
         intent: The current turn's :class:`~recagents.graph.intent.TurnIntent` as a dict.

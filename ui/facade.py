@@ -23,7 +23,9 @@ from recagents.config import Settings
 from recagents.errors import ConfigError, DataError
 from recagents.graph.context import MAX_MESSAGE_CHARS
 from recagents.graph.engine import Engine
+from recagents.graph.state import THREAD_CAPS, recent
 from recagents.types import Recommendation
+from recagents.ui.threads import CheckpointJanitor, LocalThreadLocks, ThreadLocks
 
 logger = logging.getLogger(__name__)
 
@@ -76,6 +78,15 @@ class Recommender:
         checkpointer: LangGraph checkpointer; default an in-memory one.
         structured_understanding: Let the chat model produce structured intents.
         roles: Extra agents taking part in the conversation (``converse`` hook).
+        locks: Who may write a thread (:class:`~recagents.ui.threads.ThreadLocks`); default
+            an in-process lock per thread. Replicas sharing one database need a database lock.
+
+    Every write to a thread (a turn, a 👍) holds that thread's lock for its whole
+    read-modify-write, so concurrent requests on one thread all land, in arrival order. A turn
+    commits whole or not at all: it runs with ``durability="exit"`` (one checkpoint at the end,
+    none mid-turn, so a kill -9 leaves the previous turn's state), and a turn that raises is
+    rolled back to the checkpoint it started from. After each commit the thread's older
+    checkpoints are pruned (:class:`~recagents.graph.state.ThreadCaps`).
     """
 
     def __init__(
@@ -87,6 +98,7 @@ class Recommender:
         checkpointer: Any = None,
         structured_understanding: bool = False,
         roles: Sequence[ConversingRole] | None = None,
+        locks: ThreadLocks | None = None,
     ) -> None:
         from langgraph.checkpoint.memory import InMemorySaver
 
@@ -106,6 +118,8 @@ class Recommender:
         self.parser = self.deps.parser
         self.checkpointer = checkpointer if checkpointer is not None else InMemorySaver()
         self.graph = build_graph(self.deps).compile(checkpointer=self.checkpointer)
+        self.locks: ThreadLocks = locks if locks is not None else LocalThreadLocks()
+        self.janitor = CheckpointJanitor(self.checkpointer)
 
     # -- construction --------------------------------------------------------------------------
 
@@ -167,7 +181,16 @@ class Recommender:
             DataError: ``message`` is not text, or ``k`` is out of range.
         """
         state_in, config, context = self._turn(message, thread_id, user_id, k, llm_items)
-        result = self.graph.invoke(state_in, config=config, context=context)
+        with self.locks.hold(thread_id):
+            head = self.janitor.head(thread_id)
+            try:
+                result = self.graph.invoke(
+                    state_in, config=config, context=context, durability="exit"
+                )
+            except BaseException:
+                self.janitor.rollback(thread_id, head)
+                raise
+            self.janitor.prune(thread_id, THREAD_CAPS.checkpoints)
         return self._reply(result, thread_id)
 
     def chat_stream(
@@ -189,6 +212,9 @@ class Recommender:
         last: the turn as :meth:`chat` returns it, with the model's phrasing only where it
         passed the checks (else the template), so only the final reply is ever the answer.
 
+        The thread is held from the first ``next()`` until the turn is committed, just before
+        ``final``; closing the iterator earlier (a client gone) rolls the turn back.
+
         Raises:
             DataError: As :meth:`chat`; raised before anything is yielded.
         """
@@ -200,21 +226,31 @@ class Recommender:
     ) -> Iterator[tuple[Literal["draft", "token", "final"], Any]]:
         values: Mapping[str, Any] = {}
         modes = ["custom", "values", "messages"] if tokens else ["custom", "values"]
-        for mode, data in self.graph.stream(
-            state_in, config=config, context=context, stream_mode=modes
-        ):
-            if mode == "values":
-                values = data
-            elif mode == "messages":
-                chunk, metadata = data
-                # Only the explain step's phrasing: a provider model that also reads the
-                # message (structured understanding) must not leak its JSON into the reply.
-                if (metadata or {}).get("langgraph_node") == "explain" and chunk.text:
-                    yield "token", chunk.text
-            elif isinstance(data, dict) and "draft" in data:
-                draft = data["draft"]
-                items = [_reply_item(rec) for rec in draft.get("ranked") or []]
-                yield "draft", Reply(draft["reply"], items, thread_id, values.get("intent") or {})
+        with self.locks.hold(thread_id):
+            head = self.janitor.head(thread_id)
+            stream = self.graph.stream(
+                state_in, config=config, context=context, stream_mode=modes, durability="exit"
+            )
+            try:
+                for mode, data in stream:
+                    if mode == "values":
+                        values = data
+                    elif mode == "messages":
+                        chunk, metadata = data
+                        # Only the explain step's phrasing: a provider model that also reads
+                        # the message (structured understanding) must not leak its JSON.
+                        if (metadata or {}).get("langgraph_node") == "explain" and chunk.text:
+                            yield "token", chunk.text
+                    elif isinstance(data, dict) and "draft" in data:
+                        draft = data["draft"]
+                        items = [_reply_item(rec) for rec in draft.get("ranked") or []]
+                        intent = values.get("intent") or {}
+                        yield "draft", Reply(draft["reply"], items, thread_id, intent)
+            except BaseException:  # a failed or abandoned turn (GeneratorExit) leaves no trace
+                stream.close()  # LangGraph saves the partial state on exit: close, then undo
+                self.janitor.rollback(thread_id, head)
+                raise
+            self.janitor.prune(thread_id, THREAD_CAPS.checkpoints)
         yield "final", self._reply(values, thread_id)
 
     def _turn(
@@ -253,28 +289,39 @@ class Recommender:
         snapshot = self.graph.get_state(self._config(thread_id))
         return dict(snapshot.values or {})
 
-    def feedback(self, thread_id: str, item_id: str, liked: bool) -> None:
+    def feedback(self, thread_id: str, item_id: str, liked: bool) -> dict[str, list[str]]:
         """A thumbs up/down on an item: the user-profile agent sees it on the next turn.
+
+        Holds the thread while it reads and writes the lists, so a like sent during a turn
+        lands after it instead of being overwritten by it.
+
+        Returns:
+            The thread's ``liked``, ``disliked`` and ``rejected`` ids after this feedback.
 
         Raises:
             UnknownEntityError: ``item_id`` is not in the catalog.
         """
         self.dataset.item_map.index(item_id)  # typed error for unknown items
         config = self._config(thread_id)
-        current = self.state(thread_id)
-        liked_ids = [i for i in current.get("liked", []) if i != item_id]
-        disliked_ids = [i for i in current.get("disliked", []) if i != item_id]
-        rejected = list(current.get("rejected", []))
-        if liked:
-            liked_ids.append(item_id)
-        else:
-            disliked_ids.append(item_id)
-            rejected.append(item_id)
-        self.graph.update_state(
-            config,
-            {"liked": liked_ids, "disliked": disliked_ids, "rejected": rejected},
-            as_node="update_profile",
-        )
+        cap = THREAD_CAPS.profile
+        with self.locks.hold(thread_id):
+            current = self.state(thread_id)
+            liked_ids = [i for i in current.get("liked", []) if i != item_id]
+            disliked_ids = [i for i in current.get("disliked", []) if i != item_id]
+            rejected = list(current.get("rejected", []))
+            if liked:
+                liked_ids.append(item_id)
+            else:
+                disliked_ids.append(item_id)
+                rejected.append(item_id)
+            lists = {
+                "liked": recent(liked_ids, cap),
+                "disliked": recent(disliked_ids, cap),
+                "rejected": recent(rejected, cap),
+            }
+            self.graph.update_state(config, lists, as_node="update_profile")
+            self.janitor.prune(thread_id, THREAD_CAPS.checkpoints)
+        return lists
 
     # -- direct recommendations ----------------------------------------------------------------
 

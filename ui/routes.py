@@ -15,6 +15,7 @@ one process (tests, benchmarks) never share a recommender or a token.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hmac
 import json
 import logging
@@ -260,22 +261,38 @@ async def _sse_events(
     ``error`` event.
     """
     event = first
-    while event is not None:
-        kind, reply = event
-        if kind == "draft":
-            yield _sse("draft", {"reply": reply.text, "items": _items(reply.items)})
-        elif kind == "token":
-            yield _sse("token", {"text": reply, "draft": True})
-            await asyncio.sleep(0)
-        else:
-            yield _sse("items", {"items": _items(reply.items)})
-            yield _sse("done", {"thread_id": reply.thread_id, "reply": reply.text})
-        try:
-            event = await run_in_threadpool(next, turns, None)
-        except Exception as exc:  # the response has begun: report in-band
-            logger.exception("chat stream failed (thread %s)", thread_id)
-            yield _sse("error", error_body(exc))
-            return
+    try:
+        while event is not None:
+            kind, reply = event
+            if kind == "draft":
+                yield _sse("draft", {"reply": reply.text, "items": _items(reply.items)})
+            elif kind == "token":
+                yield _sse("token", {"text": reply, "draft": True})
+                await asyncio.sleep(0)
+            else:
+                yield _sse("items", {"items": _items(reply.items)})
+                yield _sse("done", {"thread_id": reply.thread_id, "reply": reply.text})
+            try:
+                event = await run_in_threadpool(next, turns, None)
+            except Exception as exc:  # the response has begun: report in-band
+                logger.exception("chat stream failed (thread %s)", thread_id)
+                yield _sse("error", error_body(exc))
+                return
+    finally:
+        _abandon(turns)
+
+
+def _abandon(turns: Iterator[tuple[str, Any]]) -> None:
+    """Close a turn's iterator (a client gone mid-stream): the turn rolls back, the thread frees.
+
+    If a worker thread is inside ``next(turns)`` right now, closing raises ``ValueError``; the
+    iterator is then closed when that call returns and its last reference goes (CPython closes
+    a generator when it is freed), which does the same.
+    """
+    close = getattr(turns, "close", None)
+    if close is not None:
+        with contextlib.suppress(ValueError):
+            close()
 
 
 # -- the routes ---------------------------------------------------------------------------------
@@ -435,15 +452,14 @@ def recommendations(
 )
 def feedback(body: FeedbackRequest, service: ServiceDep) -> dict[str, Any]:
     """👍/👎 on an item: the user-profile agent uses it from the thread's next turn."""
-    rec = service.recommender
-    rec.feedback(body.thread_id, body.item_id, body.liked)
-    state = rec.state(body.thread_id)
+    # The lists as this feedback left them (read under the thread's lock, not after it).
+    lists = service.recommender.feedback(body.thread_id, body.item_id, body.liked)
     return {
         "thread_id": body.thread_id,
         "item_id": body.item_id,
         "liked": body.liked,
-        "liked_items": list(state.get("liked") or []),
-        "disliked_items": list(state.get("disliked") or []),
+        "liked_items": list(lists["liked"]),
+        "disliked_items": list(lists["disliked"]),
     }
 
 

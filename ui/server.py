@@ -198,6 +198,7 @@ def make_trainer(
                 chat_model=old.deps.chat_model,
                 checkpointer=old.checkpointer,
                 structured_understanding=old.deps.structured_understanding,
+                locks=old.locks,  # same threads, same locks: no race across the swap
             )
 
     return train

@@ -10,7 +10,7 @@ from recagents.graph.deps import unique
 from recagents.graph.explain import display_title
 from recagents.graph.intent import TurnIntent
 from recagents.graph.nodes.candidates import NOTHING_NEW
-from recagents.graph.state import ConversationState
+from recagents.graph.state import THREAD_CAPS, ConversationState, recent
 
 EMPTY_REPLY = "I didn't catch a question there. Tell me a movie you loved or what you'd like."
 SMALLTALK_REPLY = "Hi! Tell me a movie you loved, or what you're in the mood for."
@@ -50,7 +50,7 @@ def respond(state: ConversationState) -> dict[str, Any]:
         "reply": reply,
         "messages": [AIMessage(reply)],
         "last_shown": ids,
-        "shown": unique([*(state.get("shown") or []), *ids]),
+        "shown": recent(unique([*(state.get("shown") or []), *ids]), THREAD_CAPS.shown),
     }
 
 

@@ -12,7 +12,7 @@ from recagents.data import Dataset
 from recagents.graph.deps import GraphDeps, unique
 from recagents.graph.explain import display_title
 from recagents.graph.intent import TurnIntent
-from recagents.graph.state import ConversationState
+from recagents.graph.state import THREAD_CAPS, ConversationState, recent
 
 
 def update_profile(deps: GraphDeps, state: ConversationState) -> dict[str, Any]:
@@ -24,11 +24,12 @@ def update_profile(deps: GraphDeps, state: ConversationState) -> dict[str, Any]:
     liked = [i for i in liked if i not in set(intent.disliked)]
     disliked = [i for i in disliked if i not in set(intent.liked)]
     anchors = unique(intent.anchors) if intent.anchors else lists["anchors"]
+    cap = THREAD_CAPS.profile
     return {
-        "liked": liked,
-        "disliked": disliked,
-        "seen": unique([*lists["seen"], *intent.seen]),
-        "rejected": unique([*(state.get("rejected") or []), *intent.rejected]),
+        "liked": recent(liked, cap),
+        "disliked": recent(disliked, cap),
+        "seen": recent(unique([*lists["seen"], *intent.seen]), cap),
+        "rejected": recent(unique([*(state.get("rejected") or []), *intent.rejected]), cap),
         "anchors": anchors,
         "constraints": merge_constraints(state.get("constraints") or {}, intent),
         "notes": unknown_title_notes(deps.dataset, intent),
