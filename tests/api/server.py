@@ -50,7 +50,7 @@ def block_engine(max_rounds: int = 2) -> Any:
 
 
 #: What :func:`phrasing_model` continues every opening with: passes every check of the reply.
-PHRASING = " it tells the same kind of story, with the same warmth."
+PHRASING = " it shares the same kind of mix, with the same tone as the films you liked."
 
 
 def phrasing_model(delay_s: float = 0.0, token_delay_s: float = 0.0) -> Any:

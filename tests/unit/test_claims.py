@@ -175,6 +175,74 @@ def test_false_themes_of_the_third_hand_checked_sample_are_rejected(
 
 
 @pytest.mark.parametrize(
+    ("title", "reply", "liked", "claim"),
+    [
+        (
+            "Mr. Holland's Opus (1995)",
+            "Since you liked Jerry Maguire (1996), you will enjoy Mr. Holland's Opus (1995) "
+            "because it has been a favorite of yours.",
+            ("Jerry Maguire (1996)",),
+            "favorite",
+        ),
+        (
+            "Event Horizon (1997)",
+            "You will enjoy Event Horizon (1997) because it challenged the audience to think "
+            "differently.",
+            (),
+            "challenged",
+        ),
+        (
+            "Swingers (1996)",
+            "You will enjoy Swingers (1996) because it's a comedy drama with a focus on the "
+            "swagger culture.",
+            (),
+            "focus",
+        ),
+        (
+            "Toy Story (1995)",
+            "You will enjoy Toy Story (1995) because it combines elements of both entertainment "
+            "and education.",
+            (),
+            "entertainment",
+        ),
+        (
+            "Twister (1996)",
+            "You will enjoy Twister (1996) because it's an action thriller with a twist.",
+            (),
+            "twist",
+        ),
+    ],
+)
+def test_words_no_fact_holds_are_rejected_whatever_they_are(
+    ml100k: Dataset, title: str, reply: str, liked: tuple[str, ...], claim: str
+) -> None:
+    """Fourth hand-checked sample (BENCHMARKS.md): reception and theme claims in words no list
+    named. Past the claim checks a sentence may only use neutral words and the sheet's facts."""
+    reason = _check(ml100k, title, reply, liked)
+    assert reason is not None and claim in reason, reason
+
+
+@pytest.mark.parametrize(
+    ("title", "reply"),
+    [
+        (
+            "When Harry Met Sally... (1989)",
+            "Since you liked Dave (1993), you will enjoy When Harry Met Sally... (1989) because "
+            "it's a comedy with romantic undertones, directed by Rob Reiner.",
+        ),
+        (
+            "Pulp Fiction (1994)",
+            "You will enjoy Pulp Fiction (1994) because it combines elements of crime and drama, "
+            "with Uma Thurman and John Travolta.",
+        ),
+    ],
+)
+def test_neutral_frames_of_facts_are_accepted(ml100k: Dataset, title: str, reply: str) -> None:
+    liked = ("Dave (1993)",) if "Dave" in reply else ()
+    assert _check(ml100k, title, reply, liked) is None
+
+
+@pytest.mark.parametrize(
     ("title", "reply"),
     [
         (

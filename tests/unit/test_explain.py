@@ -108,7 +108,7 @@ def as_text(messages: list[BaseMessage]) -> str:
 
 
 def test_good_phrasing_is_kept() -> None:
-    reply = "Fargo (1996) is a darkly tense crime story, with the same bite as Pulp Fiction."
+    reply = "Fargo (1996) is a darkly tense crime story directed by Joel Coen, like Pulp Fiction."
     model = fake(reply)
     [explanation] = explain([FARGO], model, request="something dark")
     assert explanation == Explanation("100", reply, "llm", None)
@@ -163,7 +163,7 @@ def test_model_timeout_falls_back_to_the_template() -> None:
 
 
 def test_prefill_models_get_the_opening_and_continue_it() -> None:
-    model = PrefillFake(messages=iter([AIMessage(content=" it is dark, tense and very cold.")]))
+    model = PrefillFake(messages=iter([AIMessage(content=" it is dark, tense and violent.")]))
     [explanation] = explain([FARGO], model)
     assert model.calls[0][-1].type == "ai"
     assert model.calls[0][-1].text == (
@@ -171,13 +171,13 @@ def test_prefill_models_get_the_opening_and_continue_it() -> None:
     )
     assert explanation.text == (
         "Since you liked Pulp Fiction (1994), you will enjoy Fargo (1996) because it is dark, "
-        "tense and very cold."
+        "tense and violent."
     )
     assert explanation.source == "llm"
 
 
 def test_prefill_without_liked_titles_opens_with_the_title() -> None:
-    model = PrefillFake(messages=iter([AIMessage(content=" it is a joyful animated romp.")]))
+    model = PrefillFake(messages=iter([AIMessage(content=" it is a charming animated film.")]))
     [explanation] = explain([TOY_STORY], model)
     assert model.calls[0][-1].text == "You will enjoy Toy Story (1995) because"
     assert explanation.source == "llm"
@@ -414,8 +414,8 @@ def test_check_reply_rejects(reply: str, reason: str) -> None:
     [
         "Fargo (1996) is a darkly tense crime thriller from Joel Coen.",
         "You will enjoy Fargo because, like Pulp Fiction, it is violent and very tense.",
-        "Fargo (1996) is a snowy crime caper directed by Joel Coen; fans of Pulp Fiction (1994) "
-        "will feel at home.",
+        "Fargo (1996) is a crime thriller directed by Joel Coen; fans of Pulp Fiction (1994) "
+        "will enjoy it.",
     ],
 )
 def test_check_reply_accepts(reply: str) -> None:
@@ -431,7 +431,7 @@ def test_titles_are_not_mistaken_for_facts() -> None:
     )
     reply = (
         "Since you liked Oscar (1991), you will enjoy 2001: A Space Odyssey (1968) "
-        "because it is vast."
+        "because you will enjoy it too."
     )
     assert check_reply(reply, rec) is None
 
