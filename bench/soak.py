@@ -148,7 +148,17 @@ def client_loop(
 
 
 def count_lost(url: str, clients: list[Client]) -> dict[str, Any]:
-    """Acknowledged turns and likes missing from the threads' stored state."""
+    """Acknowledged turns and likes missing from the threads' stored state.
+
+    A thread keeps its last ``THREAD_CAPS.messages`` messages (the last 100 turns): in a thread
+    with more acknowledged turns than that, the window must be full of acknowledged turns and
+    only the ones missing from it count as lost (``windowed_threads`` says how many such threads
+    there were; a loss older than the window cannot be seen). Likes are checked whole while a
+    thread has no more than ``THREAD_CAPS.profile`` of them.
+    """
+    from recagents.graph.state import THREAD_CAPS
+
+    window = THREAD_CAPS.messages // 2
     sent_turns: dict[str, list[str]] = defaultdict(list)
     sent_likes: dict[str, set[str]] = defaultdict(set)
     for client in clients:
@@ -159,7 +169,7 @@ def count_lost(url: str, clients: list[Client]) -> dict[str, Any]:
                 sent_turns[event.thread_id].append(event.payload)
             else:
                 sent_likes[event.thread_id].add(event.payload)
-    lost_turns = lost_likes = unanswered = 0
+    lost_turns = lost_likes = unanswered = windowed = 0
     examples: list[str] = []
     with httpx.Client(base_url=url, timeout=120) as http:
         for thread_id in sorted(set(sent_turns) | set(sent_likes)):
@@ -167,6 +177,10 @@ def count_lost(url: str, clients: list[Client]) -> dict[str, Any]:
             said = Counter(m["text"] for m in view.get("messages", []) if m["role"] == "user")
             answers = sum(1 for m in view.get("messages", []) if m["role"] == "assistant")
             missing = Counter(sent_turns[thread_id]) - said
+            if len(sent_turns[thread_id]) > window:  # the oldest turns were dropped by design
+                windowed += 1
+                kept = sum((Counter(sent_turns[thread_id]) & said).values())
+                missing = Counter({"(inside the window)": max(0, window - kept)}) + Counter()
             gone = sent_likes[thread_id] - set(view.get("liked") or [])
             lost_turns += sum(missing.values())
             lost_likes += len(gone)
@@ -182,6 +196,7 @@ def count_lost(url: str, clients: list[Client]) -> dict[str, Any]:
         "lost_turns": lost_turns,
         "lost_likes": lost_likes,
         "messages_without_reply": unanswered,
+        "windowed_threads": windowed,
         "examples": examples,
     }
 
@@ -318,7 +333,8 @@ def main() -> int:
         print(
             f"lost updates: {lost['lost_turns']} of {lost['turns_acknowledged']} turns, "
             f"{lost['lost_likes']} of {lost['likes_acknowledged']} likes; messages without a "
-            f"reply: {lost['messages_without_reply']}"
+            f"reply: {lost['messages_without_reply']}; threads past the kept window: "
+            f"{lost['windowed_threads']}"
         )
         for example in lost["examples"]:
             print(f"  {example}")

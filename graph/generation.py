@@ -10,6 +10,12 @@ lock for the next caller. A :class:`CallControl` carries the two bounds a caller
 - :meth:`CallControl.cancel`: asks the generation to stop; the model checks it between tokens,
   so the lock is freed one forward pass later.
 
+A whole turn can also be abandoned from outside: the HTTP route that serves a plain chat sets
+:func:`caller_scope`'s event when its client disconnects, and every call made under that scope
+reads as cancelled from then on (so is never started, or stops at its next token). The turn
+itself goes on with the template reasons and commits, so the thread loses nothing; only the
+model's work, which nobody would read, is cut.
+
 The control travels in a context variable rather than as a call argument because the caller
 (:func:`recagents.graph.explain.explain`) is model-agnostic: a provider model would forward an
 unknown keyword argument to its API, while a context variable is simply not read. Threads that
@@ -45,6 +51,8 @@ class CallControl:
         self.tokens = 0
         self.tokens_at_cancel: int | None = None
         self._event = threading.Event()
+        #: Set when the caller of the whole turn is gone (:func:`caller_scope`).
+        self._caller_gone = _CALLER_GONE.get()
 
     def cancel(self) -> None:
         """Ask the generation to stop at its next token (idempotent)."""
@@ -54,7 +62,10 @@ class CallControl:
 
     @property
     def cancelled(self) -> bool:
-        """Whether :meth:`cancel` was called."""
+        """Whether :meth:`cancel` was called, or the turn's caller is gone."""
+        if not self._event.is_set() and self._caller_gone is not None:
+            if self._caller_gone.is_set():
+                self.cancel()
         return self._event.is_set()
 
 
@@ -78,6 +89,19 @@ class GenerationStats:
 _CURRENT: contextvars.ContextVar[CallControl | None] = contextvars.ContextVar(
     "recagents_llm_call", default=None
 )
+_CALLER_GONE: contextvars.ContextVar[threading.Event | None] = contextvars.ContextVar(
+    "recagents_caller_gone", default=None
+)
+
+
+@contextmanager
+def caller_scope(gone: threading.Event) -> Iterator[threading.Event]:
+    """Model calls made inside read as cancelled once ``gone`` is set (the caller left)."""
+    token = _CALLER_GONE.set(gone)
+    try:
+        yield gone
+    finally:
+        _CALLER_GONE.reset(token)
 
 
 def current_call() -> CallControl | None:

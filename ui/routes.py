@@ -20,6 +20,7 @@ import hmac
 import json
 import logging
 import sqlite3
+import threading
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import replace
@@ -40,6 +41,7 @@ from recagents.errors import (
     RecagentsError,
     UnknownEntityError,
 )
+from recagents.graph.generation import caller_scope
 from recagents.types import Recommendation
 from recagents.ui.guard import CLOSE, redact, too_large_message
 from recagents.ui.schemas import (
@@ -358,16 +360,34 @@ def health(service: ServiceDep, auth_token: AuthTokenDep) -> Any:
     return body
 
 
+#: How often a plain chat turn checks whether its client is still connected (seconds).
+DISCONNECT_POLL_S = 0.25
+
+
 @router.post(
     "/chat", response_model=ChatResponse, max_body_size=CHAT_BODY_LIMIT, **_guarded(TOO_LARGE)
 )
-def chat(body: ChatRequest, service: ServiceDep) -> dict[str, Any]:
+async def chat(body: ChatRequest, service: ServiceDep, request: Request) -> dict[str, Any]:
     """Answer one message in a thread (memory per ``thread_id``).
 
     ``message`` holds 1 to 20,000 characters; a longer or blank message is a 422.
     """
     thread_id = body.thread_id or _new_thread_id()
-    reply = service.recommender.chat(body.message, thread_id, body.user_id, k=body.k)
+    gone = threading.Event()
+
+    def turn() -> Any:
+        with caller_scope(gone):
+            return service.recommender.chat(body.message, thread_id, body.user_id, k=body.k)
+
+    # The turn runs in a worker thread while this coroutine watches the client: once it has
+    # hung up, the chat model's work for this turn is cancelled (the template reasons are used
+    # and the turn still commits, so the thread loses nothing; recagents.graph.generation).
+    task = asyncio.ensure_future(run_in_threadpool(turn))
+    while not (await asyncio.wait({task}, timeout=DISCONNECT_POLL_S))[0]:
+        if not gone.is_set() and await request.is_disconnected():
+            logger.info("client gone during a turn on %s: model work cancelled", thread_id)
+            gone.set()
+    reply = task.result()
     return {"reply": reply.text, "items": _items(reply.items), "thread_id": reply.thread_id}
 
 

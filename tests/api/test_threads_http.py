@@ -95,3 +95,64 @@ def test_an_abandoned_stream_rolls_back_and_frees_the_thread(tmp_path) -> None: 
         assert like.status_code == 200
         assert [m["role"] for m in view["messages"]] == ["user", "assistant"]
         assert "i9" not in view["liked"]
+
+
+def _patient_model(steps: int, step_s: float) -> Any:
+    """A scripted model that writes one "token" per ``step_s`` and, like the embedded one, reads
+    its call's :class:`~recagents.graph.generation.CallControl` between tokens."""
+    import itertools
+
+    from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
+    from langchain_core.messages import AIMessage
+
+    from recagents.graph.generation import current_call
+    from tests.api.server import PHRASING
+
+    class Patient(GenericFakeChatModel):
+        supports_prefill: bool = True
+        seen: dict[str, Any] = {}
+
+        def _generate(self, *args: Any, **kwargs: Any) -> Any:
+            control = current_call()
+            self.seen.update(tokens=0, cancelled=False, controlled=control is not None)
+            for _ in range(steps):
+                if control is not None and control.cancelled:
+                    self.seen["cancelled"] = True
+                    break
+                time.sleep(step_s)
+                self.seen["tokens"] += 1
+            self.seen["done"] = True
+            return super()._generate(*args, **kwargs)
+
+    return Patient(messages=itertools.repeat(AIMessage(PHRASING)))
+
+
+def test_a_client_that_hangs_up_cancels_the_model_work_and_loses_nothing(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Issue 11: "cancel work whose caller is gone" for a plain (not streamed) chat turn."""
+    model = _patient_model(steps=200, step_s=0.05)  # 10 s of phrasing if nobody stops it
+    with (
+        block_server(tmp_path, chat_model=model) as server,
+        httpx.Client(base_url=server.url, timeout=60) as client,
+    ):
+        thread = _thread()
+        try:
+            httpx.post(
+                f"{server.url}/api/v1/chat",
+                json={"message": "I loved Film 1", "thread_id": thread},
+                timeout=1.0,
+            )
+            raise AssertionError("the turn answered within 1 s; the model was meant to be slow")
+        except httpx.TimeoutException:
+            pass  # the client hangs up
+        deadline = time.monotonic() + 20
+        while not model.seen.get("done") and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert model.seen.get("controlled"), model.seen
+        assert model.seen.get("cancelled") and model.seen["tokens"] < 100, model.seen
+        # The turn itself committed with the template reasons: nothing lost, nothing half done.
+        view = client.get(f"/api/v1/threads/{thread}").json()
+        assert [m["role"] for m in view["messages"]] == ["user", "assistant"]
+        like = client.post(
+            "/api/v1/feedback", json={"thread_id": thread, "item_id": "i3", "liked": True}
+        )
+        assert like.status_code == 200  # and the thread is free
