@@ -123,3 +123,13 @@ def block_trainer(home: Path, checkpointer: Any) -> Callable[[Callable[[float, s
         return Recommender(engine, Settings.load(home=home), checkpointer=checkpointer)
 
     return train
+
+
+def json_error(response: Any, status: int) -> dict:
+    """The ``error`` object of a JSON error answer, checked for the shape every error has."""
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/json")
+    body = response.json()
+    assert set(body) == {"error"}
+    assert body["error"]["type"] and body["error"]["message"]
+    return body["error"]

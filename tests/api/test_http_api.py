@@ -13,20 +13,11 @@ import pytest
 
 from recagents.errors import DataError
 from tests.api.conftest import TOKEN
-from tests.api.server import PHRASING, block_of, block_server, phrasing_model
+from tests.api.server import PHRASING, block_of, block_server, json_error, phrasing_model
 
 
 def _thread() -> str:
     return f"t-{uuid.uuid4().hex[:8]}"
-
-
-def _error(response: httpx.Response, status: int) -> dict:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith("application/json")
-    body = response.json()
-    assert set(body) == {"error"}
-    assert body["error"]["type"] and body["error"]["message"]
-    return body["error"]
 
 
 # -- the happy paths ----------------------------------------------------------------------------
@@ -335,7 +326,7 @@ def test_openapi_documents_the_api(http):
     ],
 )
 def test_bad_chat_bodies_are_422(http, body, fragment):
-    error = _error(http.post("/api/v1/chat", json=body), 422)
+    error = json_error(http.post("/api/v1/chat", json=body), 422)
     assert error["type"] == "ValidationError" and fragment in error["message"]
 
 
@@ -343,7 +334,7 @@ def test_malformed_json_is_422(http):
     response = http.post(
         "/api/v1/chat", content=b"{not json", headers={"content-type": "application/json"}
     )
-    assert "JSON" in _error(response, 422)["message"]
+    assert "JSON" in json_error(response, 422)["message"]
 
 
 def test_long_but_valid_message_is_answered(http):
@@ -352,17 +343,17 @@ def test_long_but_valid_message_is_answered(http):
 
 
 def test_unknown_entities_are_404(http):
-    error = _error(
+    error = json_error(
         http.post("/api/v1/feedback", json={"thread_id": "t", "item_id": "nope", "liked": True}),
         404,
     )
     assert error["type"] == "UnknownEntityError" and "'nope'" in error["message"]
-    assert "no message" in _error(http.get("/api/v1/threads/never-used"), 404)["message"]
-    assert _error(http.get("/api/v1/nothing-here"), 404)["type"] == "NotFound"
+    assert "no message" in json_error(http.get("/api/v1/threads/never-used"), 404)["message"]
+    assert json_error(http.get("/api/v1/nothing-here"), 404)["type"] == "NotFound"
 
 
 def test_wrong_method_is_405(http):
-    error = _error(http.get("/api/v1/chat"), 405)
+    error = json_error(http.get("/api/v1/chat"), 405)
     assert "use POST" in error["message"]
 
 
@@ -377,15 +368,15 @@ def test_wrong_method_is_405(http):
     ],
 )
 def test_bad_recommendation_queries(http, params, status, fragment):
-    error = _error(http.get("/api/v1/recommendations/u1", params=params), status)
+    error = json_error(http.get("/api/v1/recommendations/u1", params=params), status)
     assert fragment in error["message"]
 
 
 def test_bad_feedback_and_search(http):
-    error = _error(http.post("/api/v1/feedback", json={"thread_id": "t", "item_id": "i1"}), 422)
+    error = json_error(http.post("/api/v1/feedback", json={"thread_id": "t", "item_id": "i1"}), 422)
     assert "liked: Field required" in error["message"]
-    assert _error(http.get("/api/v1/items", params={"limit": 0}), 422)
-    assert _error(http.get("/api/v1/items", params={"q": "x" * 201}), 422)
+    assert json_error(http.get("/api/v1/items", params={"limit": 0}), 422)
+    assert json_error(http.get("/api/v1/items", params={"q": "x" * 201}), 422)
 
 
 # -- auth when exposed --------------------------------------------------------------------------
@@ -395,15 +386,15 @@ def test_exposed_api_requires_the_bearer_token(auth_server):
     url = auth_server.url
     chat = {"message": "I loved Film 9", "thread_id": "auth"}
     missing = httpx.post(f"{url}/api/v1/chat", json=chat)
-    assert _error(missing, 401)["type"] == "Unauthorized"
+    assert json_error(missing, 401)["type"] == "Unauthorized"
     assert missing.headers["www-authenticate"] == "Bearer"
     wrong = httpx.post(f"{url}/api/v1/chat", json=chat, headers={"Authorization": "Bearer nope"})
-    assert "RECAGENTS_API_TOKEN" in _error(wrong, 401)["message"]
+    assert "RECAGENTS_API_TOKEN" in json_error(wrong, 401)["message"]
     ok = httpx.post(
         f"{url}/api/v1/chat", json=chat, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=30
     )
     assert ok.status_code == 200 and ok.json()["items"]
-    assert _error(httpx.get(f"{url}/api/v1/agents"), 401)
+    assert json_error(httpx.get(f"{url}/api/v1/agents"), 401)
     health = httpx.get(f"{url}/api/v1/health").json()  # liveness stays open
     assert health["auth"] is True
 

@@ -14,16 +14,7 @@ import pytest
 
 from recagents.errors import ConfigError
 from tests.api.conftest import TOKEN
-from tests.api.server import LiveServer, block_recommender
-
-
-def _error(response: httpx.Response, status: int) -> dict:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith("application/json")
-    body = response.json()
-    assert set(body) == {"error"}
-    assert body["error"]["type"] and body["error"]["message"]
-    return body["error"]
+from tests.api.server import LiveServer, block_recommender, json_error
 
 
 def _raw(server: LiveServer) -> socket.socket:
@@ -115,7 +106,7 @@ def test_the_longest_valid_message_fits_however_it_is_encoded(http):
 def test_a_dns_rebinding_host_is_refused(api_server):
     url = api_server.url
     evil = httpx.get(f"{url}/api/v1/health", headers={"Host": "evil.example"})
-    error = _error(evil, 400)
+    error = json_error(evil, 400)
     assert error["type"] == "InvalidHost" and "--allowed-hosts" in error["message"]
     assert (
         httpx.get(f"{url}/", headers={"Host": f"evil.example:{api_server.port}"}).status_code == 400
@@ -184,7 +175,7 @@ def test_repeated_wrong_tokens_back_off_and_are_logged(tmp_path, caplog):
             answer = client.get("/api/v1/agents", headers={"Authorization": f"Bearer {guess}"})
             assert answer.status_code == 401
         refused = client.get("/api/v1/agents", headers=good)  # even the right token, for now
-        error = _error(refused, 429)
+        error = json_error(refused, 429)
         assert error["type"] == "TooManyRequests" and refused.headers["retry-after"] == "2"
         assert client.get("/api/v1/health").status_code == 200  # liveness stays open
         assert (
@@ -242,7 +233,7 @@ def test_a_store_failure_is_a_503_without_its_address(tmp_path, caplog):
 
     with LiveServer(app) as server:
         response = httpx.get(f"{server.url}/api/v1/boom")
-    error = _error(response, 503)
+    error = json_error(response, 503)
     assert error["type"] == "VectorStoreError" and response.headers["retry-after"]
     assert str(port) not in response.text and "http://" not in response.text
     assert any(str(port) in r.getMessage() for r in caplog.records)  # the log keeps it
@@ -296,7 +287,7 @@ def test_every_error_body_keeps_internals_out(http):
     ],
 )
 def test_request_types_are_strict(http, path, body, field):
-    error = _error(http.post(path, json=body), 422)
+    error = json_error(http.post(path, json=body), 422)
     assert field in error["message"]
 
 
@@ -312,11 +303,11 @@ def test_an_integral_number_is_an_integer_as_json_schema_says(http):
 @pytest.mark.parametrize("bad", ["a/b", "a b", "x" * 129, "é", "a?b", ""])
 def test_a_thread_id_that_could_not_be_read_back_is_refused_on_write(http, bad):
     chat = http.post("/api/v1/chat", json={"message": "I loved Film 9", "thread_id": bad})
-    assert "thread_id" in _error(chat, 422)["message"]
+    assert "thread_id" in json_error(chat, 422)["message"]
     feedback = http.post(
         "/api/v1/feedback", json={"thread_id": bad, "item_id": "i1", "liked": True}
     )
-    assert "thread_id" in _error(feedback, 422)["message"]
+    assert "thread_id" in json_error(feedback, 422)["message"]
 
 
 def test_every_valid_thread_id_reads_back(http):
@@ -329,8 +320,8 @@ def test_every_valid_thread_id_reads_back(http):
     )
     view = http.get(f"/api/v1/threads/{thread}")
     assert view.status_code == 200 and view.json()["thread_id"] == thread
-    assert _error(http.get("/api/v1/threads/a%20b"), 422)
-    assert _error(http.get(f"/api/v1/threads/{'x' * 129}"), 422)
+    assert json_error(http.get("/api/v1/threads/a%20b"), 422)
+    assert json_error(http.get(f"/api/v1/threads/{'x' * 129}"), 422)
 
 
 # -- 6. the spec tells the truth; empty filters; methods -----------------------------------------
@@ -365,14 +356,14 @@ def test_an_empty_genre_is_no_filter(http):
 
 @pytest.mark.parametrize("path", ["/api/v1/chat", "/api/v1/health", "/api/v1/nothing", "/"])
 def test_trace_is_405(http, path):
-    error = _error(http.request("TRACE", path), 405)
+    error = json_error(http.request("TRACE", path), 405)
     assert error["type"] == "MethodNotAllowed"
 
 
 def test_unsupported_methods_on_api_routes_are_405(http):
     for method in ("PUT", "PATCH", "DELETE", "OPTIONS"):
         answer = http.request(method, "/api/v1/chat")
-        assert "POST" in _error(answer, 405)["message"], method
+        assert "POST" in json_error(answer, 405)["message"], method
         assert answer.headers["allow"] == "POST"
 
 
