@@ -115,7 +115,14 @@ UNVERIFIABLE = (
     r"underbelly|social commentary|commentary|relationships?|re-?imagined|perspective|"
     # A twist is a plot claim no fact holds (a fourth sample called Twister "an action thriller
     # with a twist"); it was a Thriller mood word before.
-    r"twists?|twisty"
+    r"twists?|twisty|"
+    # What a film follows and what kind of star someone is: the sheet holds no predecessors and
+    # no careers. The closed vocabulary let through T2 "a sequel to the epic sci-fi movie" after
+    # "since you liked Star Wars", and Jurassic Park's "action stars like Sam Neill".
+    r"(?:sequels?|follow-?ups?) to|"
+    r"(?:action|comedy|comedic|horror|drama|dramatic|western|musical|romantic|sci-fi|"
+    r"thriller|war|crime) (?:stars?|actors?|actress(?:es)?|icons?|legends?|veterans?)|"
+    r"stars like|actors like"
 )
 
 # Nationality or language word -> countries and languages that support it.

@@ -211,6 +211,20 @@ def test_false_themes_of_the_third_hand_checked_sample_are_rejected(
             (),
             "twist",
         ),
+        (
+            "Terminator 2: Judgment Day (1991)",
+            "Since you liked Star Wars (1977), you will enjoy Terminator 2: Judgment Day (1991) "
+            "because it's a sequel to the epic sci-fi movie.",
+            ("Star Wars (1977)",),
+            "sequel to",
+        ),
+        (
+            "Jurassic Park (1993)",
+            "You will enjoy Jurassic Park (1993) because it has action stars like Sam Neill and "
+            "Laura Dern.",
+            (),
+            "action stars",
+        ),
     ],
 )
 def test_words_no_fact_holds_are_rejected_whatever_they_are(
