@@ -38,8 +38,6 @@ import json
 import logging
 import os
 import re
-import shutil
-import tempfile
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
@@ -54,7 +52,8 @@ from recagents.data.ingest import (
     BadRowsError,
     IngestReport,
     RowProblem,
-    clean_stale_staging,
+    replace_folder,
+    saved_names,
     validate_name,
 )
 from recagents.errors import DataError
@@ -70,7 +69,6 @@ UNMAPPED_SHOWN = 20
 
 _MENTION = re.compile(r"@(\d+)")
 _YEAR = re.compile(r"\(\s*(\d{4})\s*\)\s*$")
-_SENDERS = ("seeker", "recommender")
 
 
 @dataclass(frozen=True)
@@ -434,14 +432,7 @@ def dialogues_dir(home: Path | None = None) -> Path:
 
 def dialogue_names(home: Path | None = None) -> list[str]:
     """Names of the corpora saved under ``home/dialogues``, sorted."""
-    root = dialogues_dir(home)
-    if not root.is_dir():
-        return []
-    return sorted(
-        p.name
-        for p in root.iterdir()
-        if p.is_dir() and not p.name.startswith(".") and (p / "meta.json").exists()
-    )
+    return saved_names(dialogues_dir(home))
 
 
 def save_dialogues(corpus: DialogueCorpus, home: Path) -> Path:
@@ -455,17 +446,8 @@ def save_dialogues(corpus: DialogueCorpus, home: Path) -> Path:
         DataError: The target exists but was not written by ``recagents ingest``.
     """
     validate_name(corpus.name)
-    root = dialogues_dir(home)
-    target = root / corpus.name
-    if target.exists() and not (target / "meta.json").exists():
-        raise DataError(
-            f"{target} exists and was not made by recagents ingest; choose another name or "
-            "remove it"
-        )
-    root.mkdir(parents=True, exist_ok=True)
-    clean_stale_staging(root)
-    staging = Path(tempfile.mkdtemp(prefix=f".{corpus.name}.staging-{os.getpid()}-", dir=root))
-    try:
+
+    def write(staging: Path) -> None:
         with (staging / "dialogues.jsonl").open("w", encoding="utf-8") as handle:
             for dialogue in corpus.dialogues:
                 record = {
@@ -484,16 +466,8 @@ def save_dialogues(corpus: DialogueCorpus, home: Path) -> Path:
             **corpus.info,
         }
         (staging / "meta.json").write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
-        if target.exists():
-            retired = Path(tempfile.mkdtemp(prefix=f".{corpus.name}.old-{os.getpid()}-", dir=root))
-            target.rename(retired / corpus.name)
-            staging.rename(target)
-            shutil.rmtree(retired, ignore_errors=True)
-        else:
-            staging.rename(target)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
+
+    target = replace_folder(dialogues_dir(home), corpus.name, write)
     logger.info("saved %s to %s", corpus.summary(), target)
     return target
 
