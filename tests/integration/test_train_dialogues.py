@@ -189,3 +189,34 @@ def test_a_corpus_mapped_to_another_catalog_is_a_clear_error(
         dialogue_union(
             rs_split(load_dataset("other", home=home), 1), [load_dialogues("talk", home)]
         )
+
+
+def test_the_learning_tabs_option_trains_with_the_ticked_corpora(home: Path) -> None:
+    import gradio as gr
+
+    from recagents.ui.facade import Recommender
+    from recagents.ui.gradio.learning import build_learning_tab
+    from recagents.ui.server import make_trainer
+    from recagents.ui.service import Service
+
+    settings = _settings(home)
+    split = rs_split(load_dataset("blocks", home=home), settings.seed)
+    plain = train_agents(split, settings, run_name="ui", progress=False, max_rounds=1)
+    rec = Recommender(plain, settings)
+    service = Service(
+        rec, trainer=make_trainer(settings, lambda: service.recommender, max_rounds=1)
+    )
+    assert service.dialogue_options() == (["talk"], [])  # offered, not yet learned from
+    with gr.Blocks():
+        tab = build_learning_tab(service)
+    assert tab.dialogues.visible and tab.dialogues.choices == [("talk", "talk")]
+    with pytest.raises(DataError, match="unknown dialogue corpus 'nope'"):
+        service.start_training(["nope"])
+    assert service.training.state == "idle"  # refused before anything started
+
+    assert tab.on_train(["talk"], progress=lambda *a, **k: None).startswith("Training finished")
+    served = service.recommender.engine.trained
+    assert served.dialogues is not None and served.dialogues["corpora"] == ["talk"]
+    assert service.agents()["run"]["dialogues"]["users"] == 17
+    assert service.dialogue_options() == (["talk"], ["talk"])
+    assert "Learned from conversations:** talk" in tab.learning_outputs()[0]
