@@ -3,7 +3,8 @@
 Usage:
     .venv/bin/python bench/redial.py [--dialogues ../shared/data/redial/valid.jsonl]
         [--redial-train ../shared/data/redial/train.jsonl | none] [--seed 2020] [--home DIR]
-        [--json]
+        [--with-dialogues ../shared/data/redial/train.jsonl [--dialogue-weight W]]
+        [--score-slice A:B] [--quick] [--json]
 
 Relative ``--dialogues`` / ``--redial-train`` paths that do not exist from the working directory
 are taken relative to the repository root, so the defaults are ``/work/shared/data/redial/*``
@@ -52,12 +53,31 @@ Protocol (nothing from the target message or later is ever read):
    genres), a year range and people too, as in the chat graph. Recall@k = the target is in the
    top k, averaged over targets, for k = 1, 10, 50.
 
+The product's own path (the rows the issue asks for): :class:`ProductPath` runs the chat graph's
+``score_candidates`` and ``pick`` nodes on the state a cold chat thread holds after the dialogue
+so far (liked = the profile of step 5, disliked/rejected/seen and the hard constraints as parsed;
+no text vector, as the server passes none), so the ColdStart blend (one to three films), the
+popular-and-well-liked list (none), candidate retrieval from the item agent's serving vectors
+under the constraints and the blocked films are the server's; ``pick`` lists 50 films and a
+target outside them is a miss. ``--with-dialogues FILE`` ingests FILE into the bench home with
+the library's ReDial reader (``recagents ingest --dialogues``), leaves out every dialogue that
+is scored, and trains the agents on the union (``train_agents(..., dialogues=[name])``, what
+``recagents train --with-dialogues`` does; run ``redial-<corpus>-w<weight>``); its product-path
+row is then the main method. ``--score-slice 400:500`` with ``--dialogues train.jsonl`` is the
+inner split the dialogue weight was chosen on (the 100 scored dialogues are left out of the
+training corpus); ``--quick`` scores only that row. The MovieLens test NDCG@10 of both runs
+(catalog users only) is printed under the table.
+
 Rows of the table (same targets, exclusions and hard filters unless said otherwise):
 
 - popularity (MovieLens train interaction counts); text only (cosine of the seeker's words with
   item texts); agents fed only the mentioned movies, no understanding and no filters;
-- **agents + understanding**: the protocol above, MovieLens-trained only. Its numbers are the
-  top-level ``recall@1/10/50`` keys.
+- agents + understanding: the protocol above, MovieLens-trained only, calling
+  ``TrainedAgents.profile_scores`` directly (with the seeker's words as a text vector): not the
+  server's path, kept for comparison with earlier figures;
+- product path, MovieLens-trained agents; product path, agents trained with the dialogues (with
+  ``--with-dialogues``): see above. The main method (top-level ``recall@1/10/50`` keys) is the
+  product path, with dialogues when given.
 - With ``--redial-train`` (default ``train.jsonl``, 500 dialogues): ReDial-train popularity
   (dialogues mentioning the movie), ReDial-train co-mentions (:class:`CoMentions`: dialogues
   mentioning the movie together with the ones mentioned so far, older mentions decayed by
@@ -822,6 +842,26 @@ def dialogue_engine(
     return trained, facts
 
 
+def movielens_metrics(trained: TrainedAgents, dataset: Dataset, seed: int) -> dict[str, Any]:
+    """The run's MovieLens figures: chosen round, its valid NDCG@10, test NDCG/Recall@10.
+
+    Test as ``recagents train`` reports it (full ranking, train and valid excluded), over the
+    catalog's own users only (a union's dialogue users have no valid or test items).
+    """
+    from recagents.eval.metrics import evaluate_ranking
+
+    split = rs_split(dataset, seed)
+    train, valid, test = split.matrix("train"), split.matrix("valid"), split.matrix("test")
+    metrics = evaluate_ranking(trained.score, test, train + valid)
+    return {
+        "best_round": trained.report.best_round,
+        "valid_ndcg@10": round(float(trained.report.best_ndcg), 4),
+        "test_ndcg@10": round(float(metrics["ndcg@10"]), 4),
+        "test_recall@10": round(float(metrics["recall@10"]), 4),
+        "test_users": int(metrics["users"]),
+    }
+
+
 def peak_rss_mb() -> float:
     """Peak resident memory of this process, in MiB (Linux reports KiB)."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -873,6 +913,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             settings, dataset, args.seed, args.with_dialogues, scored, args.dialogue_weight
         )
         print(f"  agents with dialogues ready in {trained.seconds:.0f}s", file=sys.stderr)
+        union["movielens"] = movielens_metrics(trained, dataset, args.seed)
         with_dialogues = evaluate_product(
             corpus, ProductPath(Engine(trained), parser), PRODUCT_DIALOGUES
         )
@@ -893,6 +934,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     engine = build_engine(settings, dataset, args.seed)
     print(f"  agents ready in {engine.seconds:.0f}s", file=sys.stderr, flush=True)
     product = evaluate_product(corpus, ProductPath(Engine(engine), parser), PRODUCT)
+    movielens_only = movielens_metrics(engine, dataset, args.seed)
 
     scorers = Scorers(engine, settings, co_mentions)
     scorers.encode([t.seeker_text for t in corpus.turns])
@@ -936,6 +978,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "product_path_movielens": _row(product),
         "product_path_with_dialogues": _row(with_dialogues) if with_dialogues else None,
         "dialogue_union": union or None,
+        "movielens_only": movielens_only,
         "score_slice": args.score_slice,
         "with_redial_train": _row(fused) if fused is not None else None,
         "methods": {m.name: _row(m) for m in methods},
@@ -975,11 +1018,29 @@ def print_table(report: dict[str, Any]) -> None:
     print()
     print(
         f"hallucinated titles: {report['hallucinated_titles']} in "
-        f"{report['explained_items']} template reasons (top-10 of the main method; "
+        f"{report['explained_items']} template reasons (top-10 of the direct agents row; "
         f"{report['person_names_read_as_titles']} person names read as titles set apart); "
         f"agents {'reloaded' if report['agents_resumed'] else 'trained'} in "
         f"{report['train_seconds']}s, peak RSS {report['peak_rss_mb']} MiB"
     )
+    ml = report.get("movielens_only") or {}
+    union = report.get("dialogue_union") or {}
+    if ml:
+        print(
+            f"MovieLens-only agents: round {ml['best_round']}, valid NDCG@10 "
+            f"{ml['valid_ndcg@10']:.4f}, test NDCG@10 {ml['test_ndcg@10']:.4f} "
+            f"({ml['test_users']} users)"
+        )
+    if union:
+        uml = union.get("movielens") or {}
+        print(
+            f"agents with dialogues: corpus {union['corpus']} ({union['users']} dialogue users, "
+            f"{union['interactions']} films, weight {union['weight']:g}, "
+            f"{union['scored_dialogues_left_out']} scored dialogues left out), run "
+            f"{union['run']} ({'reloaded' if union['resumed'] else 'trained'} in "
+            f"{union['train_seconds']}s): round {uml.get('best_round')}, valid NDCG@10 "
+            f"{uml.get('valid_ndcg@10', 0):.4f}, test NDCG@10 {uml.get('test_ndcg@10', 0):.4f}"
+        )
 
 
 def main() -> int:
