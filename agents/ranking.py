@@ -179,7 +179,7 @@ class RankingAgent(Agent):
         y = torch.from_numpy(labels[keep])
         # A union's dialogue users weigh apart (data.union): what their accepted suggestions
         # teach counts as much as their weight says. All weights 1: the plain micro-average.
-        w = torch.from_numpy(context.weights(users[keep]))
+        w = None if context.user_weight is None else torch.from_numpy(context.weights(users[keep]))
         if self.config.options.get("reset_each_round", True):
             # The peers' vectors moved since last round: relearn how far to trust them.
             self._new_mlp(context.seed + self.rounds_trained)
@@ -187,8 +187,11 @@ class RankingAgent(Agent):
         loss = torch.tensor(0.0)
         for _ in range(self.config.epochs):
             logits = self.mlp(x).squeeze(-1)
-            per_user = -(torch.log_softmax(logits, dim=1) * y).sum(1)
-            loss = (per_user * w).sum() / (y.sum(1) * w).sum()
+            if w is None:  # a catalog-only run: the plain micro-average, as before unions
+                loss = -(torch.log_softmax(logits, dim=1) * y).sum() / y.sum()
+            else:
+                per_user = -(torch.log_softmax(logits, dim=1) * y).sum(1)
+                loss = (per_user * w).sum() / (y.sum(1) * w).sum()
             self.optimizer.zero_grad()
             loss.backward()
             self.optimizer.step()

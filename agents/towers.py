@@ -61,6 +61,13 @@ def _multinomial_nll(
     return (per_user * weights).sum() / weights.sum()
 
 
+def _weights(context: TrainContext, users: np.ndarray) -> torch.Tensor | None:
+    """The users' training weights, or ``None`` without a union (the plain mean, bit for bit)."""
+    if context.user_weight is None:
+        return None
+    return torch.from_numpy(context.weights(users))
+
+
 def seed_user_vectors(context: TrainContext, matrix: sp.csr_matrix | None = None) -> np.ndarray:
     """Text-only user vectors: mean text of the user's items plus their own description."""
     matrix = context.fit if matrix is None else matrix
@@ -250,14 +257,16 @@ class UserProfileAgent(_Tower):
         users = self.owned_rows(context)
         users = users[np.asarray(context.fit[users].sum(axis=1)).ravel() > 0]
         target = _csr_to_torch(context.fit[users])
-        weights = torch.from_numpy(context.weights(users))
+        weights = _weights(context, users)
         reg = float(self.config.options.get("residual_l2", 0.0))
 
         def batch_loss(idx: torch.Tensor) -> torch.Tensor:
             batch_users = torch.from_numpy(users[idx.numpy()])
             rows = target[idx]
             vec = self.model(batch_users, rows, self.config.dropout)
-            loss = _multinomial_nll(vec @ item_vectors.T + bias, rows, weights[idx])
+            loss = _multinomial_nll(
+                vec @ item_vectors.T + bias, rows, None if weights is None else weights[idx]
+            )
             return loss + reg * self.model.user_residual[batch_users].pow(2).sum(1).mean()
 
         return {"loss": self.train_epochs(context, len(users), batch_loss), "users": len(users)}
@@ -356,12 +365,12 @@ class ItemAgent(_Tower):
         active = np.flatnonzero(np.asarray(context.fit.sum(axis=1)).ravel() > 0)
         users = torch.from_numpy(user_vectors[active].astype(np.float32))
         target = _csr_to_torch(context.fit[active])
-        weights = torch.from_numpy(context.weights(active))
+        weights = _weights(context, active)
         reg = float(self.config.options.get("residual_l2", 0.0))
 
         def batch_loss(idx: torch.Tensor) -> torch.Tensor:
             logits = users[idx] @ self.model().T + self.model.bias
-            loss = _multinomial_nll(logits, target[idx], weights[idx])
+            loss = _multinomial_nll(logits, target[idx], None if weights is None else weights[idx])
             return loss + reg * self.model.residual.pow(2).sum(1).mean()
 
         return {"loss": self.train_epochs(context, len(active), batch_loss)}
