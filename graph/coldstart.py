@@ -217,7 +217,7 @@ class ColdStart:
         popular match before any less-rated one. A run trained with dialogue corpora orders by
         how often the conversations named a film first (:attr:`talk`), that order within: what
         people ask for and are suggested in conversation, before anyone has named a film (on the
-        ReDial-train inner split, Recall@10 of such turns 0.073 -> 0.127; ``bench/redial.py``).
+        ReDial-train inner split, Recall@10 of such turns 0.073 -> 0.145; ``bench/redial.py``).
         The explanations still state only the rating facts (:meth:`facts`).
         """
         base = self.quality + np.where(self.popular, 10.0 * (np.ptp(self.quality) + 1.0), 0.0)
