@@ -47,9 +47,25 @@ def _csr_to_torch(matrix: sp.csr_matrix) -> torch.Tensor:
     return torch.from_numpy(np.asarray(matrix.todense(), dtype=np.float32))
 
 
-def _multinomial_nll(logits: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
-    """Mult-DAE's loss: each user's interactions under a softmax over all items."""
-    return -(torch.log_softmax(logits, 1) * rows).sum(1).div(rows.sum(1)).mean()
+def _multinomial_nll(
+    logits: torch.Tensor, rows: torch.Tensor, weights: torch.Tensor | None = None
+) -> torch.Tensor:
+    """Mult-DAE's loss: each user's interactions under a softmax over all items.
+
+    ``weights`` (one per row) weigh users apart: a dialogue user of a union
+    (:mod:`recagents.data.union`) counts as much as its weight says, not as one more row.
+    """
+    per_user = -(torch.log_softmax(logits, 1) * rows).sum(1).div(rows.sum(1))
+    if weights is None:
+        return per_user.mean()
+    return (per_user * weights).sum() / weights.sum()
+
+
+def _weights(context: TrainContext, users: np.ndarray) -> torch.Tensor | None:
+    """The users' training weights, or ``None`` without a union (the plain mean, bit for bit)."""
+    if context.user_weight is None:
+        return None
+    return torch.from_numpy(context.weights(users))
 
 
 def seed_user_vectors(context: TrainContext, matrix: sp.csr_matrix | None = None) -> np.ndarray:
@@ -206,6 +222,12 @@ class _Tower(Agent):
 class UserProfileAgent(_Tower):
     """User tower: encodes a user's history and description into a vector.
 
+    From dialogue corpora (``train --with-dialogues``, :mod:`recagents.data.union`): each
+    dialogue is a user whose history is the films named in it (minus those the seeker turned
+    down) and whose description is the seeker's words, weighted in the loss; so the map from a
+    handful of films and a request to a vector, the one a cold chat user gets, is fitted on
+    real requests too.
+
     Options: ``shard`` / ``shards`` (data-parallel replicas own ``user % shards == shard``).
     """
 
@@ -235,13 +257,16 @@ class UserProfileAgent(_Tower):
         users = self.owned_rows(context)
         users = users[np.asarray(context.fit[users].sum(axis=1)).ravel() > 0]
         target = _csr_to_torch(context.fit[users])
+        weights = _weights(context, users)
         reg = float(self.config.options.get("residual_l2", 0.0))
 
         def batch_loss(idx: torch.Tensor) -> torch.Tensor:
             batch_users = torch.from_numpy(users[idx.numpy()])
             rows = target[idx]
             vec = self.model(batch_users, rows, self.config.dropout)
-            loss = _multinomial_nll(vec @ item_vectors.T + bias, rows)
+            loss = _multinomial_nll(
+                vec @ item_vectors.T + bias, rows, None if weights is None else weights[idx]
+            )
             return loss + reg * self.model.user_residual[batch_users].pow(2).sum(1).mean()
 
         return {"loss": self.train_epochs(context, len(users), batch_loss), "users": len(users)}
@@ -307,7 +332,12 @@ class UserProfileAgent(_Tower):
 
 @register
 class ItemAgent(_Tower):
-    """Item tower: text embedding through a learned map, plus a collaborative residual."""
+    """Item tower: text embedding through a learned map, plus a collaborative residual.
+
+    From dialogue corpora (:mod:`recagents.data.union`): films named together in one
+    conversation are one (weighted) user's history, so their vectors and biases move towards
+    what conversations pair and ask for (co-mentions), not only what raters pair.
+    """
 
     name = "item"
     order = 20
@@ -335,11 +365,12 @@ class ItemAgent(_Tower):
         active = np.flatnonzero(np.asarray(context.fit.sum(axis=1)).ravel() > 0)
         users = torch.from_numpy(user_vectors[active].astype(np.float32))
         target = _csr_to_torch(context.fit[active])
+        weights = _weights(context, active)
         reg = float(self.config.options.get("residual_l2", 0.0))
 
         def batch_loss(idx: torch.Tensor) -> torch.Tensor:
             logits = users[idx] @ self.model().T + self.model.bias
-            loss = _multinomial_nll(logits, target[idx])
+            loss = _multinomial_nll(logits, target[idx], None if weights is None else weights[idx])
             return loss + reg * self.model.residual.pow(2).sum(1).mean()
 
         return {"loss": self.train_epochs(context, len(active), batch_loss)}

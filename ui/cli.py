@@ -274,6 +274,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         patience=args.patience,
         run_name=args.run,
         resume=args.resume,
+        dialogues=args.with_dialogues,  # None: as the run recorded (resume) or none
+        dialogue_weight=args.dialogue_weight,
     )
     report = trained.report
     _out(f"{'round':>5}  {'valid ndcg@10':>13}  {'valid recall@10':>15}  {'seconds':>7}")
@@ -284,6 +286,16 @@ def cmd_train(args: argparse.Namespace) -> int:
             f"{record.valid.get('recall@10', 0.0):>15.4f}  {record.seconds:>7.1f}{mark}"
         )
     _out(f"stopped: {report.stopped}")
+    if trained.dialogues:
+        union = trained.dialogues
+        _out(
+            f"with dialogue corpora {', '.join(union['corpora'])}: {union['users']} dialogue users "
+            f"({union['interactions']} films, weight {union['weight']:g}) in every round; the "
+            "item agent and the ranking agent's item-item model learn which films are named "
+            "together, the user agent the seekers' words and films, the ranking agent which "
+            f"suggestions were accepted ({union['accepted_holdout']}); valid and test are "
+            f"{dataset.name}'s own users"
+        )
     train, valid, test = split.matrix("train"), split.matrix("valid"), split.matrix("test")
     metrics = evaluate_ranking(trained.score, test, train + valid)
     _out(
@@ -482,6 +494,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--run", default="default", help="run name (checkpoint folder)")
     p.add_argument(
         "--resume", action="store_true", help="continue the named run after its last finished round"
+    )
+    p.add_argument(
+        "--with-dialogues",
+        action="append",
+        metavar="NAME",
+        help="also learn from an ingested dialogue corpus (repeatable; see `ingest --dialogues`); "
+        "with --resume, the run's own corpora by default",
+    )
+    p.add_argument(
+        "--dialogue-weight",
+        type=float,
+        help="a dialogue user's weight next to a catalog user's (default: chosen on ReDial train)",
     )
 
     p = add("chat", cmd_chat, "chat with the recommender in the terminal")

@@ -151,6 +151,8 @@ def make_trainer(
 
     The new run goes to whichever of :data:`RUN_NAMES` is not being served, so chats keep
     working on the old vectors until the swap; threads, chat model and settings carry over.
+    ``train(progress, dialogues=[...])`` learns from those ingested dialogue corpora with the
+    catalog (``None``: the ones the serving model learned from).
 
     Args:
         settings: Settings of the served recommender.
@@ -160,7 +162,9 @@ def make_trainer(
     """
     lock = threading.Lock()
 
-    def train(progress: Callable[[float, str], None]) -> Any:
+    def train(
+        progress: Callable[[float, str], None], dialogues: Sequence[str] | None = None
+    ) -> Any:
         from recagents.agents.trainer import train_agents
         from recagents.data import load_dataset
         from recagents.data.splits import rs_split
@@ -172,7 +176,10 @@ def make_trainer(
             run_name = RUN_NAMES[1] if not serving.endswith(f"-{RUN_NAMES[1]}") else RUN_NAMES[0]
             progress(0.02, "loading the dataset")
             split = rs_split(load_dataset(settings.dataset, home=settings.home), settings.seed)
-            progress(0.08, f"encoding texts (cached) and training run '{run_name}'")
+            if dialogues is None:  # keep what the serving model learned from
+                dialogues = list((old.engine.trained.dialogues or {}).get("corpora") or [])
+            with_talk = f" with dialogues {', '.join(dialogues)}" if dialogues else ""
+            progress(0.08, f"encoding texts (cached) and training run '{run_name}'{with_talk}")
             source = logging.getLogger("recagents.agents.rounds")
             handler = _RoundProgress(progress, max_rounds)
             level = source.level
@@ -187,6 +194,7 @@ def make_trainer(
                     progress=False,
                     max_rounds=max_rounds,
                     patience=patience,
+                    dialogues=dialogues,
                 )
             finally:
                 source.removeHandler(handler)

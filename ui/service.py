@@ -11,7 +11,7 @@ import logging
 import math
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import PurePath
 from typing import Any
@@ -25,7 +25,9 @@ logger = logging.getLogger(__name__)
 #: ``progress(fraction in [0, 1], message)``: how a trainer reports where it is.
 ProgressFn = Callable[[float, str], None]
 #: Trains (or reloads) and returns a new :class:`~recagents.ui.facade.Recommender`.
-Trainer = Callable[[ProgressFn], Any]
+#: ``trainer(progress)`` or ``trainer(progress, dialogues=[...])``: trains and returns a new
+#: recommender (``dialogues``: the ingested corpora to learn from with the catalog).
+Trainer = Callable[..., Any]
 
 
 def jsonable(value: Any) -> Any:
@@ -67,6 +69,11 @@ class _Catalog:
     folded: list[str]
     popularity: np.ndarray
     genres: list[str]
+
+
+def _dialogues(engine: Any) -> dict[str, Any] | None:
+    """What the serving run records about its dialogue corpora (``None``: catalog only)."""
+    return getattr(getattr(engine, "trained", None), "dialogues", None)
 
 
 class Service:
@@ -349,6 +356,7 @@ class Service:
                     # server keeps its files, which is none of a caller's business.
                     "run_dir": PurePath(report.run_dir).name if report.run_dir else "",
                     "last_valid": dict(last.valid) if last else {},
+                    "dialogues": _dialogues(engine),
                 },
                 "training": self.training.to_dict(),
             }
@@ -356,17 +364,45 @@ class Service:
 
     def report(self) -> dict[str, Any]:
         """The last training run's report as plain data (what ``metrics.json`` holds)."""
-        report = self._recommender.engine.report
-        return jsonable({**report.to_dict(), "run_dir": report.run_dir})
+        engine = self._recommender.engine
+        report = engine.report
+        return jsonable(
+            {**report.to_dict(), "run_dir": report.run_dir, "dialogues": _dialogues(engine)}
+        )
 
-    def start_training(self) -> bool:
+    def dialogue_options(self) -> tuple[list[str], list[str]]:
+        """The home's ingested dialogue corpora, and those the serving model learned from."""
+        from recagents.data.dialogues import dialogue_names
+
+        rec = self._recommender
+        settings = getattr(rec, "settings", None)
+        names = dialogue_names(settings.home) if settings is not None else []
+        trained = getattr(rec.engine, "trained", None)
+        serving = list((getattr(trained, "dialogues", None) or {}).get("corpora") or [])
+        return sorted(set(names) | set(serving)), serving
+
+    def start_training(self, dialogues: Sequence[str] | None = None) -> bool:
         """Run the trainer in a background thread; ``False`` when one is already running.
+
+        Args:
+            dialogues: Ingested dialogue corpora to train on with the catalog; ``None``: the
+                trainer's default (those the serving model learned from).
 
         Raises:
             ConfigError: No trainer was configured.
+            DataError: A named corpus is not ingested in this home (checked before starting).
         """
         if self.trainer is None:
             raise ConfigError("training from the UI is not available: no trainer configured")
+        if dialogues is not None:
+            known = self.dialogue_options()[0]
+            unknown = [d for d in dialogues if d not in known]
+            if unknown:
+                raise DataError(
+                    f"unknown dialogue corpus {unknown[0]!r}: ingest it with `recagents ingest "
+                    f"--dialogues FILE --name {unknown[0]}` (found: {', '.join(known) or 'none'})"
+                )
+        options = {} if dialogues is None else {"dialogues": list(dialogues)}
         with self._lock:
             if self.training.state == "running":
                 return False
@@ -376,7 +412,9 @@ class Service:
                 started=time.time(),
                 runs=self.training.runs,
             )
-            self._thread = threading.Thread(target=self._train, name="recagents-train", daemon=True)
+            self._thread = threading.Thread(
+                target=self._train, args=(options,), name="recagents-train", daemon=True
+            )
             self._thread.start()
         return True
 
@@ -384,11 +422,11 @@ class Service:
         self.training.progress = max(0.0, min(1.0, float(fraction)))
         self.training.message = str(message)
 
-    def _train(self) -> None:
+    def _train(self, options: dict[str, Any]) -> None:
         trainer = self.trainer
         assert trainer is not None
         try:
-            recommender = trainer(self._progress)
+            recommender = trainer(self._progress, **options)
         except Exception as exc:  # reported in the UI; the old recommender keeps serving
             logger.exception("training failed")
             self.training.state = "failed"

@@ -30,11 +30,12 @@ class LearningTab:
     agents: gr.Dataframe
     train: gr.Button
     status: gr.Markdown
+    dialogues: gr.CheckboxGroup
 
     @property
     def outputs(self) -> list[Any]:
         """What :meth:`learning_outputs` fills, in its order."""
-        return [self.summary, self.plot, self.rounds, self.agents]
+        return [self.summary, self.plot, self.rounds, self.agents, self.dialogues]
 
     def learning_outputs(self) -> tuple[Any, ...]:
         """Summary, metrics figure, rounds table and agents table of the serving model."""
@@ -43,18 +44,29 @@ class LearningTab:
         summary = fmt.learning_markdown(report, agents.get("training"))
         rh, rows = fmt.rounds_table(report)
         ah, arows = fmt.agents_table(agents["agents"])
+        names, serving = self.service.dialogue_options()
         return (
             summary,
             fmt.rounds_figure(report),
             gr.Dataframe(value=rows, headers=rh),
             gr.Dataframe(value=arows, headers=ah),
+            gr.CheckboxGroup(choices=names, value=serving, visible=bool(names)),
         )
 
-    def on_train(self, progress: gr.Progress = gr.Progress()) -> str:  # noqa: B008
-        """Start a training run and follow it on the progress bar until the new model serves."""
+    def on_train(
+        self,
+        dialogues: list[str] | None = None,
+        progress: gr.Progress = gr.Progress(),  # noqa: B008
+    ) -> str:
+        """Start a training run and follow it on the progress bar until the new model serves.
+
+        ``dialogues``: the ticked dialogue corpora of the home, learned with the catalog.
+        """
         service = self.service
         try:
-            started = service.start_training()
+            # a home without dialogue corpora trains as before (the trainer's default)
+            offered = service.dialogue_options()[0]
+            started = service.start_training(list(dialogues or []) if offered else None)
         except Exception as exc:
             return fmt.error_message(exc)
         if not started:
@@ -78,7 +90,11 @@ class LearningTab:
     def wire(self) -> None:
         """Train on click, one run at a time, then refresh the tab."""
         self.train.click(
-            self.on_train, None, self.status, api_visibility="private", concurrency_limit=1
+            self.on_train,
+            [self.dialogues],
+            self.status,
+            api_visibility="private",
+            concurrency_limit=1,
         ).then(  # the progress bar sits on the status line only; then refresh the rest
             self.learning_outputs, None, self.outputs, api_visibility="private"
         )
@@ -90,6 +106,17 @@ def build_learning_tab(service: Service) -> LearningTab:
     plot = gr.Plot(label="Validation metrics per round", elem_id="rounds-plot")
     rounds = gr.Dataframe(label="Rounds", interactive=False)
     agents = gr.Dataframe(label="Agents", interactive=False, elem_id="agents-table")
+    names, serving = service.dialogue_options()
+    dialogues = gr.CheckboxGroup(
+        choices=names,
+        value=serving,
+        label="Also learn from these conversations (ingested dialogue corpora)",
+        info="Each dialogue joins the rounds as a user: films named together, the seeker's "
+        "words, the suggestions taken. Ingest one with `recagents ingest --dialogues FILE`.",
+        visible=bool(names),
+        interactive=service.trainer is not None,
+        elem_id="train-dialogues",
+    )
     with gr.Row():
         train = gr.Button(
             "Train",
@@ -104,4 +131,4 @@ def build_learning_tab(service: Service) -> LearningTab:
             else "Training from the UI is not available on this server.",
             elem_id="train-status",
         )
-    return LearningTab(service, summary, plot, rounds, agents, train, status)
+    return LearningTab(service, summary, plot, rounds, agents, train, status, dialogues)
