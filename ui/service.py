@@ -247,6 +247,10 @@ class Service:
             },
         }
 
+    def forget(self, thread_id: str) -> int | None:
+        """Forget a thread (memory and log entries); entries removed, or None if unknown."""
+        return self._recommender.forget(thread_id)  # type: ignore[no-any-return]
+
     # -- readiness -----------------------------------------------------------------------------
 
     def readiness(self) -> dict[str, dict[str, str]]:
