@@ -72,7 +72,20 @@ def cmd_prepare(args: argparse.Namespace) -> int:
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
-    """Validate CSV files and save them as a named dataset."""
+    """Validate CSV files and save them as a named dataset, or map a dialogue corpus."""
+    if args.dialogues:
+        if args.interactions or args.items or args.users:
+            raise ConfigError(
+                "ingest takes either --dialogues FILE or CSV files (--interactions, --items), "
+                "not both"
+            )
+        return _ingest_dialogues(args)
+    if not (args.interactions and args.items):
+        raise ConfigError(
+            "ingest needs --interactions and --items (CSV files), or --dialogues FILE"
+        )
+    if args.catalog:
+        raise ConfigError("--catalog is for --dialogues (the catalog the dialogues talk about)")
     from recagents.data.ingest import (
         BadRowsError,
         parse_delimiter,
@@ -98,6 +111,47 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     folder = save_ingested(dataset, report, settings.home, args.name)
     _out(report.format())
     _out(f"saved dataset {args.name!r} to {folder}; use it with --dataset {args.name}")
+    return 0
+
+
+def _ingest_dialogues(args: argparse.Namespace) -> int:
+    """Map a dialogue corpus onto a catalog with the chat's own title matcher."""
+    from recagents.data import load_dataset
+    from recagents.data.dialogues import read_redial, save_dialogues
+    from recagents.data.ingest import BadRowsError
+    from recagents.graph.understand import CatalogMatcher
+
+    settings = _settings(args)
+    catalog = args.catalog or settings.dataset
+    dataset = load_dataset(catalog, home=settings.home)
+    matcher = CatalogMatcher(dataset)
+    try:
+        corpus = read_redial(
+            Path(args.dialogues),
+            dataset,
+            matcher.find,
+            name=args.name,
+            skip_bad_rows=args.skip_bad_rows,
+        )
+    except BadRowsError as exc:
+        sys.stderr.write("\n".join(str(p) for p in exc.problems[:200]) + "\n")
+        raise
+    folder = save_dialogues(corpus, settings.home)
+    info = corpus.info
+    _out(corpus.summary())
+    if info.get("dialogues_without_catalog_film"):
+        _out(f"{info['dialogues_without_catalog_film']} dialogues name no film of the catalog")
+    if info.get("unmapped"):
+        shown = ", ".join(f"{t} ({c})" for t, c in info["unmapped"][:10])
+        _out(f"most named films the catalog lacks: {shown}")
+    if info.get("problems"):
+        _out(f"{len(info['problems'])} bad lines dropped:")
+        for problem in info["problems"][:20]:
+            _out(f"  {problem['file']}:{problem['line']}: {problem['reason']}")
+    _out(
+        f"saved dialogues {args.name!r} to {folder}; train with "
+        f"--dataset {catalog} --with-dialogues {args.name}"
+    )
     return 0
 
 
@@ -370,11 +424,22 @@ def build_parser() -> argparse.ArgumentParser:
 
     add("prepare", cmd_prepare, "load, enrich and encode a dataset (cached)")
 
-    p = add("ingest", cmd_ingest, "validate CSV files and save them as a dataset", dataset=False)
-    p.add_argument("--interactions", required=True, help="CSV: user_id,item_id[,rating,timestamp]")
-    p.add_argument("--items", required=True, help="CSV: item_id,title[,year,genres,...text]")
+    p = add(
+        "ingest",
+        cmd_ingest,
+        "validate CSV files and save them as a dataset, or map a dialogue corpus onto a catalog",
+        dataset=False,
+    )
+    p.add_argument("--interactions", help="CSV: user_id,item_id[,rating,timestamp]")
+    p.add_argument("--items", help="CSV: item_id,title[,year,genres,...text]")
     p.add_argument("--users", help="optional CSV: user_id[,attributes...]")
-    p.add_argument("--name", default="custom", help="dataset name (default: custom)")
+    p.add_argument("--dialogues", help="a dialogue corpus (ReDial JSON lines) instead of CSV files")
+    p.add_argument(
+        "--catalog",
+        help="with --dialogues: the dataset the dialogues' films are mapped to "
+        "(default: the settings' dataset)",
+    )
+    p.add_argument("--name", default="custom", help="dataset or corpus name (default: custom)")
     p.add_argument("--delimiter", help="field delimiter (default: detected among , tab ; |)")
     p.add_argument("--rating-range", default="0,5", help="valid ratings MIN,MAX (default 0,5)")
     p.add_argument(

@@ -29,7 +29,7 @@ import os
 import re
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -830,9 +830,8 @@ def datasets_dir(home: Path | None = None) -> Path:
     return Path(home if home is not None else default_home()) / "datasets"
 
 
-def ingested_names(home: Path | None = None) -> list[str]:
-    """Names of the datasets saved under ``home/datasets``, sorted."""
-    root = datasets_dir(home)
+def saved_names(root: Path) -> list[str]:
+    """Names of the folders under ``root`` that an ingest finished (they hold ``meta.json``)."""
     if not root.is_dir():
         return []
     return sorted(
@@ -840,6 +839,11 @@ def ingested_names(home: Path | None = None) -> list[str]:
         for p in root.iterdir()
         if p.is_dir() and not p.name.startswith(".") and (p / "meta.json").exists()
     )
+
+
+def ingested_names(home: Path | None = None) -> list[str]:
+    """Names of the datasets saved under ``home/datasets``, sorted."""
+    return saved_names(datasets_dir(home))
 
 
 def _write_tsv(frame: pd.DataFrame, path: Path) -> None:
@@ -887,6 +891,41 @@ def clean_stale_staging(root: Path) -> list[Path]:
     return cleaned
 
 
+def replace_folder(root: Path, name: str, write: Callable[[Path], None]) -> Path:
+    """Fill ``root/name`` through ``write`` so that a crash never leaves half a folder.
+
+    ``write`` fills a hidden staging folder, which is then swapped in; a folder of the same name
+    is replaced, and one not made by an ingest (no ``meta.json``) is refused. The work folders of
+    an ingest that died are cleaned first (:func:`clean_stale_staging`). Datasets and dialogue
+    corpora are stored this way.
+
+    Raises:
+        DataError: The target exists but was not written by ``recagents ingest``.
+    """
+    target = root / name
+    if target.exists() and not (target / "meta.json").exists():
+        raise DataError(
+            f"{target} exists and was not made by recagents ingest; choose another name or "
+            "remove it"
+        )
+    root.mkdir(parents=True, exist_ok=True)
+    clean_stale_staging(root)
+    staging = Path(tempfile.mkdtemp(prefix=f".{name}.staging-{os.getpid()}-", dir=root))
+    try:
+        write(staging)
+        if target.exists():
+            retired = Path(tempfile.mkdtemp(prefix=f".{name}.old-{os.getpid()}-", dir=root))
+            target.rename(retired / name)
+            staging.rename(target)
+            shutil.rmtree(retired, ignore_errors=True)
+        else:
+            staging.rename(target)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return target
+
+
 def save_ingested(dataset: Dataset, report: IngestReport, home: Path, name: str) -> Path:
     """Write a dataset under ``home/datasets/<name>/`` so it can be loaded by name later.
 
@@ -903,17 +942,8 @@ def save_ingested(dataset: Dataset, report: IngestReport, home: Path, name: str)
         DataError: The target exists but was not written by ``recagents ingest``.
     """
     validate_name(name)
-    root = datasets_dir(home)
-    target = root / name
-    if target.exists() and not (target / "meta.json").exists():
-        raise DataError(
-            f"{target} exists and was not made by recagents ingest; choose another name or "
-            "remove it"
-        )
-    root.mkdir(parents=True, exist_ok=True)
-    clean_stale_staging(root)
-    staging = Path(tempfile.mkdtemp(prefix=f".{name}.staging-{os.getpid()}-", dir=root))
-    try:
+
+    def write(staging: Path) -> None:
         user_ids = np.asarray(dataset.user_map.ids, dtype=object)
         item_ids = np.asarray(dataset.item_map.ids, dtype=object)
         inter = dataset.interactions
@@ -943,16 +973,8 @@ def save_ingested(dataset: Dataset, report: IngestReport, home: Path, name: str)
             "rating_range": dataset.info.get("rating_range"),
         }
         (staging / "meta.json").write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
-        if target.exists():
-            retired = Path(tempfile.mkdtemp(prefix=f".{name}.old-{os.getpid()}-", dir=root))
-            target.rename(retired / name)
-            staging.rename(target)
-            shutil.rmtree(retired, ignore_errors=True)
-        else:
-            staging.rename(target)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
+
+    target = replace_folder(datasets_dir(home), name, write)
     logger.info("saved %s to %s", dataset.summary(), target)
     return target
 
