@@ -105,6 +105,9 @@ class TrainContext:
         user_text: Text embeddings of users' descriptions (n_users x d).
         seed: Seed for every random choice.
         valid: Validation matrix for round selection only; never training input.
+        user_weight: Each user's weight in training, or ``None`` (all 1). A union with dialogue
+            corpora (:mod:`recagents.data.union`) weighs its dialogue users apart; every agent
+            weighs users by it (losses, item-item statistics).
     """
 
     dataset: Dataset
@@ -115,6 +118,20 @@ class TrainContext:
     user_text: np.ndarray
     seed: int = 0
     valid: sp.csr_matrix | None = None
+    user_weight: np.ndarray | None = None
+
+    def weights(self, users: np.ndarray | None = None) -> np.ndarray:
+        """Training weights of ``users`` (default: every user); 1 where no weight is set."""
+        rows = np.arange(self.n_users) if users is None else np.asarray(users)
+        if self.user_weight is None:
+            return np.ones(len(rows), dtype=np.float32)
+        return np.asarray(self.user_weight, dtype=np.float32)[rows]
+
+    def weighted(self, matrix: sp.csr_matrix) -> sp.csr_matrix:
+        """``matrix`` (one row per user) with each row scaled by its user's weight."""
+        if self.user_weight is None or matrix.shape[0] != self.n_users:
+            return matrix
+        return sp.csr_matrix(sp.diags(self.weights()) @ matrix)
 
     @property
     def n_users(self) -> int:

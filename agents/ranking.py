@@ -98,9 +98,17 @@ class RankingAgent(Agent):
         """Refit the item-item history model and popularity on ``matrix`` (closed form).
 
         Training fits them on ``fit``; before serving the coordinator refits on all of train.
+        Users count by their training weight (a union's dialogue users, :mod:`recagents.data.
+        union`): the Gram matrix is ``X' W X`` (films named in one dialogue co-occur with its
+        weight) and popularity the weighted count.
         """
-        self.item_item = ease_weights(matrix, float(self.config.options.get("ease_reg", 250.0)))
-        counts = np.asarray(matrix.sum(axis=0)).ravel()
+        rows = matrix
+        if self.context is not None and self.context.user_weight is not None:
+            if matrix.shape[0] == self.context.n_users:
+                root = np.sqrt(self.context.weights())
+                rows = sp.csr_matrix(sp.diags(root) @ matrix)
+        self.item_item = ease_weights(rows, float(self.config.options.get("ease_reg", 250.0)))
+        counts = np.asarray(rows.multiply(rows).sum(axis=0)).ravel()
         self.popularity = np.log1p(counts) / max(1.0, float(np.log1p(counts.max())))
 
     # -- features ----------------------------------------------------------------------------
@@ -162,6 +170,9 @@ class RankingAgent(Agent):
         keep = labels.sum(axis=1) > 0
         x = torch.from_numpy(feats[keep])
         y = torch.from_numpy(labels[keep])
+        # A union's dialogue users weigh apart (data.union): what their accepted suggestions
+        # teach counts as much as their weight says. All weights 1: the plain micro-average.
+        w = torch.from_numpy(context.weights(users[keep]))
         if self.config.options.get("reset_each_round", True):
             # The peers' vectors moved since last round: relearn how far to trust them.
             self._new_mlp(context.seed + self.rounds_trained)
@@ -169,7 +180,8 @@ class RankingAgent(Agent):
         loss = torch.tensor(0.0)
         for _ in range(self.config.epochs):
             logits = self.mlp(x).squeeze(-1)
-            loss = -(torch.log_softmax(logits, dim=1) * y).sum() / y.sum()
+            per_user = -(torch.log_softmax(logits, dim=1) * y).sum(1)
+            loss = (per_user * w).sum() / (y.sum(1) * w).sum()
             self.optimizer.zero_grad()
             loss.backward()
             self.optimizer.step()

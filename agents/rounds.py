@@ -67,6 +67,8 @@ class Coordinator:
         patience: Rounds without valid improvement before stopping.
         user_shards: Number of replicas of the role that shards by user.
         progress: Show a progress bar.
+        record: More facts ``metrics.json`` records about the run (the trainer's
+            ``dialogues``: the corpora a union was trained with).
     """
 
     def __init__(
@@ -83,6 +85,7 @@ class Coordinator:
         patience: int = 2,
         user_shards: int = 1,
         progress: bool = True,
+        record: Mapping[str, Any] | None = None,
     ) -> None:
         self.context = context
         self.store = store
@@ -108,7 +111,12 @@ class Coordinator:
             else:
                 self.agents.append(self.registry.create(role, configs.get(role)))
         self.report = TrainingReport(run_dir=str(run_dir or ""))
-        settings = {"namespace": namespace, "roles": self.roles, "user_shards": user_shards}
+        settings = {
+            "namespace": namespace,
+            "roles": self.roles,
+            "user_shards": user_shards,
+            **dict(record or {}),
+        }
         self.checkpoints: Checkpoints = (
             BestInMemory() if run_dir is None else RunFolder(run_dir, settings)
         )

@@ -47,9 +47,18 @@ def _csr_to_torch(matrix: sp.csr_matrix) -> torch.Tensor:
     return torch.from_numpy(np.asarray(matrix.todense(), dtype=np.float32))
 
 
-def _multinomial_nll(logits: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
-    """Mult-DAE's loss: each user's interactions under a softmax over all items."""
-    return -(torch.log_softmax(logits, 1) * rows).sum(1).div(rows.sum(1)).mean()
+def _multinomial_nll(
+    logits: torch.Tensor, rows: torch.Tensor, weights: torch.Tensor | None = None
+) -> torch.Tensor:
+    """Mult-DAE's loss: each user's interactions under a softmax over all items.
+
+    ``weights`` (one per row) weigh users apart: a dialogue user of a union
+    (:mod:`recagents.data.union`) counts as much as its weight says, not as one more row.
+    """
+    per_user = -(torch.log_softmax(logits, 1) * rows).sum(1).div(rows.sum(1))
+    if weights is None:
+        return per_user.mean()
+    return (per_user * weights).sum() / weights.sum()
 
 
 def seed_user_vectors(context: TrainContext, matrix: sp.csr_matrix | None = None) -> np.ndarray:
@@ -235,13 +244,14 @@ class UserProfileAgent(_Tower):
         users = self.owned_rows(context)
         users = users[np.asarray(context.fit[users].sum(axis=1)).ravel() > 0]
         target = _csr_to_torch(context.fit[users])
+        weights = torch.from_numpy(context.weights(users))
         reg = float(self.config.options.get("residual_l2", 0.0))
 
         def batch_loss(idx: torch.Tensor) -> torch.Tensor:
             batch_users = torch.from_numpy(users[idx.numpy()])
             rows = target[idx]
             vec = self.model(batch_users, rows, self.config.dropout)
-            loss = _multinomial_nll(vec @ item_vectors.T + bias, rows)
+            loss = _multinomial_nll(vec @ item_vectors.T + bias, rows, weights[idx])
             return loss + reg * self.model.user_residual[batch_users].pow(2).sum(1).mean()
 
         return {"loss": self.train_epochs(context, len(users), batch_loss), "users": len(users)}
@@ -335,11 +345,12 @@ class ItemAgent(_Tower):
         active = np.flatnonzero(np.asarray(context.fit.sum(axis=1)).ravel() > 0)
         users = torch.from_numpy(user_vectors[active].astype(np.float32))
         target = _csr_to_torch(context.fit[active])
+        weights = torch.from_numpy(context.weights(active))
         reg = float(self.config.options.get("residual_l2", 0.0))
 
         def batch_loss(idx: torch.Tensor) -> torch.Tensor:
             logits = users[idx] @ self.model().T + self.model.bias
-            loss = _multinomial_nll(logits, target[idx])
+            loss = _multinomial_nll(logits, target[idx], weights[idx])
             return loss + reg * self.model.residual.pow(2).sum(1).mean()
 
         return {"loss": self.train_epochs(context, len(active), batch_loss)}

@@ -13,6 +13,7 @@ Model names (for ``evaluate --model`` and ``bench/accuracy.py``):
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Sequence
@@ -34,8 +35,9 @@ from recagents.config import Settings
 from recagents.data import Dataset, interaction_matrix
 from recagents.data.splits import Split, split_counts
 from recagents.data.texts import item_texts, user_texts
+from recagents.data.union import DIALOGUE_WEIGHT, HOLDOUT_COLUMN, CorpusLike, dialogue_union
 from recagents.encoder import encoder_from_settings
-from recagents.errors import UnknownEntityError
+from recagents.errors import ConfigError, UnknownEntityError
 from recagents.eval.baselines import FitContext
 from recagents.eval.experiment import BASELINE_MODELS, ModelFactory
 from recagents.eval.metrics import top_k
@@ -61,6 +63,12 @@ def inner_holdout(train: pd.DataFrame, seed: int) -> tuple[pd.DataFrame, pd.Data
     for start, end in zip(starts, ends, strict=True):
         _, n_hold = split_counts(int(end - start), (1 - HOLDOUT_RATIO, HOLDOUT_RATIO))
         hold[end - n_hold : end] = True
+    if HOLDOUT_COLUMN in frame.columns:
+        # A dialogue user's hold-out is the suggestions the seeker accepted (data.union): the
+        # ranking agent learns which suggestions were taken, given the rest of the dialogue.
+        flagged = frame[HOLDOUT_COLUMN].to_numpy(dtype=bool)
+        own = pd.Series(flagged).groupby(users).transform("any").to_numpy(dtype=bool)
+        hold = np.where(own, flagged, hold)
     return frame[~hold], frame[hold]
 
 
@@ -71,6 +79,7 @@ def build_context(
     *,
     valid: pd.DataFrame | None = None,
     progress: bool = False,
+    user_weight: np.ndarray | None = None,
 ) -> TrainContext:
     """Encode texts (cached) and carve the ranking agent's hold-out out of ``train``."""
     encoder = encoder_from_settings(settings)
@@ -87,6 +96,7 @@ def build_context(
         user_text=user_vectors,
         seed=settings.seed,
         valid=None if valid is None else interaction_matrix(valid, n_users, n_items),
+        user_weight=user_weight,
     )
 
 
@@ -148,6 +158,9 @@ class TrainedAgents:
     report: TrainingReport
     context: TrainContext
     seconds: float
+    #: The dialogue corpora in the union (:class:`~recagents.data.union.UnionInfo` as a dict:
+    #: ``corpora``, ``weight``, ``users``...), or ``None`` for a catalog-only run.
+    dialogues: dict[str, Any] | None = None
 
     def score(self, users: np.ndarray) -> np.ndarray:
         """Scores of all items conditioned on all of train."""
@@ -266,18 +279,48 @@ def train_agents(
     store: EmbeddingStore | None = None,
     progress: bool = True,
     rounds_only_seed: bool = False,
+    dialogues: Sequence[str | CorpusLike] | None = None,
+    dialogue_weight: float | None = None,
 ) -> TrainedAgents:
     """Run collaborative rounds on ``split.train``, selecting the round on ``split.valid``.
 
     The run is locked (:func:`~recagents.agents.runlock.run_lock`) before anything is read or
     written, so a second process training the same run stops at once, naming the first.
+
+    Args:
+        split: The catalog's split (train fits, valid selects the round).
+        settings: Home, seed, encoder and store.
+        roles: Roles to train (default: every registered role but the opt-in ones).
+        user_shards: User-profile replicas.
+        max_rounds: Most rounds after round 0.
+        patience: Rounds without valid improvement before stopping.
+        run_name: The run's folder and collection namespace suffix.
+        resume: Continue the run after its last finished round.
+        store: The vector store (default: the settings' ChromaDB).
+        progress: Show progress bars.
+        rounds_only_seed: Stop after round 0 (the text-only ablation).
+        dialogues: Dialogue corpora to train on with the catalog (names of ingested corpora, or
+            loaded corpora): each dialogue becomes a train-only user of the union
+            (:func:`~recagents.data.union.dialogue_union`). ``None``: the corpora the run was
+            trained with when resuming (a served home reloads its union), none for a new run.
+        dialogue_weight: A dialogue user's weight next to a catalog user's (default: the one
+            recorded when resuming, else :data:`~recagents.data.union.DIALOGUE_WEIGHT`).
+
+    Raises:
+        ConfigError: Resuming a run with other corpora (or weight) than it was trained with.
+        DataError: A corpus is unknown or mapped to another catalog.
     """
     namespace = f"{split.dataset.name}-s{settings.seed}-{run_name}"
     run_dir = settings.runs_dir / namespace
     with run_lock(settings.runs_dir / f"{namespace}.lock", namespace):
+        split, weights, union = _with_dialogues(
+            split, settings, run_dir, dialogues, dialogue_weight, resume=resume
+        )
         return _train_agents(
             split,
             settings,
+            user_weight=weights,
+            dialogues=union,
             namespace=namespace,
             run_dir=run_dir,
             roles=roles,
@@ -291,10 +334,74 @@ def train_agents(
         )
 
 
+def recorded_dialogues(run_dir: Path) -> dict[str, Any] | None:
+    """What ``metrics.json`` of a run records about its dialogue corpora (``None``: none)."""
+    path = run_dir / "metrics.json"
+    if not path.exists():
+        return None
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None  # a damaged report is found and repaired by agents.integrity
+    value = data.get("dialogues") if isinstance(data, dict) else None
+    return value if isinstance(value, dict) else None
+
+
+def _with_dialogues(
+    split: Split,
+    settings: Settings,
+    run_dir: Path,
+    dialogues: Sequence[str | CorpusLike] | None,
+    weight: float | None,
+    *,
+    resume: bool,
+) -> tuple[Split, np.ndarray | None, dict[str, Any] | None]:
+    """The split joined with the run's dialogue corpora, their weights and the record."""
+    recorded = recorded_dialogues(run_dir) if resume else None
+    if dialogues is None:
+        if recorded is None:
+            return split, None, None
+        dialogues = list(recorded.get("corpora") or [])
+    names = [d if isinstance(d, str) else d.name for d in dialogues]
+    if weight is None:
+        weight = float(recorded["weight"]) if recorded else DIALOGUE_WEIGHT
+    if resume and (run_dir / "metrics.json").exists():
+        before = list((recorded or {}).get("corpora") or [])
+        before_weight = (recorded or {}).get("weight")
+        if before != names or (names and before_weight != weight):
+            raise ConfigError(
+                f"cannot resume {run_dir}: it was trained with dialogue corpora {before or 'none'}"
+                + (f" (weight {before_weight})" if before else "")
+                + f", not {names or 'none'}; pass the same corpora or train a new --run"
+            )
+    if not names:
+        return split, None, None
+    corpora = [_load_corpus(d, settings) for d in dialogues]
+    union, weights, info = dialogue_union(split, corpora, weight)
+    logger.info(
+        "training with dialogue corpora %s: %d dialogue users, %d interactions (weight %g)",
+        names,
+        info.users,
+        info.interactions,
+        weight,
+    )
+    return union, weights, info.to_dict()
+
+
+def _load_corpus(corpus: str | CorpusLike, settings: Settings) -> CorpusLike:
+    if not isinstance(corpus, str):
+        return corpus
+    from recagents.data.dialogues import load_dialogues
+
+    return load_dialogues(corpus, home=settings.home)
+
+
 def _train_agents(
     split: Split,
     settings: Settings,
     *,
+    user_weight: np.ndarray | None = None,
+    dialogues: dict[str, Any] | None = None,
     namespace: str,
     run_dir: Path,
     roles: list[str] | None,
@@ -308,7 +415,12 @@ def _train_agents(
 ) -> TrainedAgents:
     began = time.perf_counter()
     context = build_context(
-        split.dataset, split.train, settings, valid=split.valid, progress=progress
+        split.dataset,
+        split.train,
+        settings,
+        valid=split.valid,
+        progress=progress,
+        user_weight=user_weight,
     )
     store = store if store is not None else open_agent_store(settings)
     if not resume or not (run_dir / "metrics.json").exists():
@@ -323,13 +435,14 @@ def _train_agents(
         patience=patience,
         user_shards=user_shards,
         progress=progress,
+        record={"dialogues": dialogues},
     )
     if rounds_only_seed:
         coordinator.seed_round(metrics={})
         report = coordinator.report
     else:
         report = coordinator.run(resume=resume)
-    return TrainedAgents(coordinator, report, context, time.perf_counter() - began)
+    return TrainedAgents(coordinator, report, context, time.perf_counter() - began, dialogues)
 
 
 class AgentsModel:
@@ -345,8 +458,6 @@ class AgentsModel:
         """Train on the split carried in ``context.extras`` (valid used for round selection)."""
         split = context.extras.get("split")
         if not isinstance(split, Split):
-            from recagents.errors import ConfigError
-
             raise ConfigError("the agents train on a split: use `recagents evaluate` or train")
         settings = context.extras.get("settings", self.settings)
         assert isinstance(settings, Settings)

@@ -99,6 +99,12 @@ class ColdStart:
         ratings: Users x items ratings aligned with ``train`` (zeros where unknown), or None for
             implicit data (then "well liked" falls back to "often chosen").
         item_text: Item text embeddings (rows aligned with the catalog).
+        signals: What the co-liking, lift and popularity views read instead of ``train``: a
+            users x items matrix with each row scaled by the square root of its user's weight
+            (so co-counts and counts are weighted sums) whose rows include a union's dialogue users
+            (:mod:`recagents.data.union`; films named in one conversation go together), or
+            None (``train``). The facts (rating counts, "popular") always come from ``train``,
+            the catalog's own users: a dialogue mention is not a rating.
     """
 
     def __init__(
@@ -107,9 +113,13 @@ class ColdStart:
         train: sp.csr_matrix,
         ratings: sp.csr_matrix | None,
         item_text: np.ndarray,
+        signals: sp.csr_matrix | None = None,
     ) -> None:
         n_items = train.shape[1]
         self.counts = np.asarray(train.sum(axis=0)).ravel().astype(np.float64)
+        signals = train if signals is None else signals
+        #: Weighted choices per item (the popularity and lift views); ``counts`` without a union.
+        self.chosen = np.asarray(signals.multiply(signals).sum(axis=0)).ravel().astype(np.float64)
         self.genres = [_split(g, "|") for g in items["genres"].tolist()]
         people_cols = [c for c in ("director", "cast") if c in items.columns]
         self.people = [
@@ -141,7 +151,7 @@ class ColdStart:
         flags = np.array([[g in mine for g in names] for mine in self.genres], dtype=np.float64)
         idf = np.log((n_items + 1.0) / (flags.sum(axis=0) + 1.0)) if names else np.zeros(0)
         self._genre_vectors = _unit(flags * idf[None, :]) if names else np.zeros((n_items, 1))
-        columns = train.T.tocsr().astype(np.float64)
+        columns = signals.T.tocsr().astype(np.float64)
         norms = np.sqrt(np.asarray(columns.multiply(columns).sum(axis=1)).ravel())
         self._raw_columns = columns
         self._columns = sp.diags(1.0 / np.maximum(norms, 1e-9)) @ columns
@@ -153,8 +163,31 @@ class ColdStart:
                 self.genre_count[genre] = self.genre_count.get(genre, 0) + 1
 
     @classmethod
-    def from_training(cls, dataset: Any, train: sp.csr_matrix, item_text: np.ndarray) -> ColdStart:
-        """Built from a dataset's interactions restricted to the train matrix (no valid/test)."""
+    def from_training(
+        cls,
+        dataset: Any,
+        train: sp.csr_matrix,
+        item_text: np.ndarray,
+        *,
+        user_weight: np.ndarray | None = None,
+        dialogue_users: int = 0,
+    ) -> ColdStart:
+        """Built from a dataset's interactions restricted to the train matrix (no valid/test).
+
+        With a union (``dialogue_users`` trailing rows of ``train`` are dialogues, weighted by
+        ``user_weight``), the views learn from every row, weighted, and the facts from the
+        catalog's users alone.
+        """
+        signals = None
+        if user_weight is not None or dialogue_users:
+            weights = np.ones(train.shape[0]) if user_weight is None else user_weight
+            root = np.sqrt(np.asarray(weights, dtype=np.float64))
+            signals = sp.csr_matrix(sp.diags(root) @ train)
+            keep = np.ones(train.shape[0])
+            if dialogue_users:
+                keep[train.shape[0] - dialogue_users :] = 0.0
+            train = sp.csr_matrix(sp.diags(keep) @ train)
+            train.eliminate_zeros()
         frame = dataset.interactions
         ratings = None
         if "rating" in frame and frame["rating"].notna().any():
@@ -168,7 +201,7 @@ class ColdStart:
                 shape=train.shape,
             )
             ratings = ratings.multiply(train > 0).tocsr()
-        return cls(dataset.items, train, ratings, item_text)
+        return cls(dataset.items, train, ratings, item_text, signals)
 
     # -- no liked film ---------------------------------------------------------------------------
 
@@ -197,12 +230,12 @@ class ColdStart:
         views = {
             "co": co,
             # damped lift: how much more than everyone the seeds' fans chose it
-            "lift": together / (self.counts + PRIOR_COUNT),
+            "lift": together / (self.chosen + PRIOR_COUNT),
             "genre": genre / max(1, len(seeds)),
             "people": people,
             "text": text,
             "quality": self.quality,
-            "popularity": self.counts,
+            "popularity": self.chosen,
         }
         if agents is not None:
             views["agents"] = np.asarray(agents, dtype=np.float64)

@@ -109,7 +109,14 @@ class Engine:
     def coldstart(self) -> ColdStart:
         """Popularity, damped mean ratings and content similarity for short profiles."""
         context = self.trained.context
-        return ColdStart.from_training(context.dataset, context.train, context.item_text)
+        union = self.trained.dialogues or {}
+        return ColdStart.from_training(
+            context.dataset,
+            context.train,
+            context.item_text,
+            user_weight=context.user_weight,
+            dialogue_users=int(union.get("users", 0)),
+        )
 
     def profile_scores(
         self,

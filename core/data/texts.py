@@ -81,6 +81,9 @@ def user_text(
         parts.append("Favourite genres: " + ", ".join(top_genres))
     if liked_titles:
         parts.append("Liked: " + "; ".join(liked_titles))
+    said = attrs.get("said")
+    if said and not pd.isna(said):  # a dialogue user (recagents.data.union): the seeker's words
+        parts.append("Said: " + " ".join(str(said).split()))
     return ". ".join(parts) + "."
 
 
