@@ -17,7 +17,7 @@ from typing import Any
 
 from recagents.config import Settings
 from recagents.env import ensure_offline
-from recagents.errors import ConfigError, RecagentsError
+from recagents.errors import ConfigError, DataError, RecagentsError
 
 logger = logging.getLogger("recagents.ui.cli")
 
@@ -265,6 +265,10 @@ def cmd_train(args: argparse.Namespace) -> int:
 
         recover_run(run_dir_for(settings, dataset.name, args.run))
     split = rs_split(dataset, settings.seed)
+    dialogues, resume = None, args.resume
+    if args.with_feedback:
+        dialogues = feedback_dialogues(settings, dataset.name, args.run)
+        resume = False  # a new user table: the rounds start again on the union (see README)
     trained = train_agents(
         split,
         settings,
@@ -273,7 +277,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         max_rounds=args.rounds,
         patience=args.patience,
         run_name=args.run,
-        resume=args.resume,
+        resume=resume,
+        dialogues=dialogues,
     )
     report = trained.report
     _out(f"{'round':>5}  {'valid ndcg@10':>13}  {'valid recall@10':>15}  {'seconds':>7}")
@@ -292,6 +297,65 @@ def cmd_train(args: argparse.Namespace) -> int:
     )
     _out(f"checkpoints, metrics.json and rounds.png in {report.run_dir}")
     args._trained = trained
+    return 0
+
+
+def feedback_dialogues(settings: Settings, catalog: str, run_name: str) -> list[str]:
+    """The corpora a feedback round trains run ``run_name`` on: its own, and the log now.
+
+    The run's dialogue corpora stay; an earlier snapshot of the log is replaced by a new one
+    (the log has everything the old one had, minus forgotten threads).
+
+    Raises:
+        DataError: The log has no thread with a film of ``catalog`` yet.
+    """
+    from recagents.agents.trainer import recorded_dialogues, run_dir_for
+    from recagents.data.feedback import FEEDBACK_PREFIX, FeedbackLog, snapshot_feedback
+
+    recorded = recorded_dialogues(run_dir_for(settings, catalog, run_name)) or {}
+    kept = [c for c in recorded.get("corpora") or [] if not c.startswith(FEEDBACK_PREFIX)]
+    snapshot = snapshot_feedback(settings.home, catalog)
+    if snapshot is None:
+        raise DataError(
+            f"the interaction log {FeedbackLog.in_home(settings.home).path} holds no thread that "
+            f"named a film of {catalog}: chat first, or train without --with-feedback"
+        )
+    logger.info("feedback round: the log's threads saved as dialogue corpus %s", snapshot)
+    _out(f"feedback: the log's threads are corpus {snapshot} (trained with {kept + [snapshot]})")
+    return [*kept, snapshot]
+
+
+def cmd_feedback(args: argparse.Namespace) -> int:
+    """Export, clear or forget in the interaction log (``home/feedback/log.jsonl``)."""
+    from recagents.data.feedback import FeedbackLog
+
+    settings = _settings(args)
+    log = FeedbackLog.in_home(settings.home)
+    if args.action == "export":
+        if args.out is None:
+            result = log.read()
+            for entry in result.entries:
+                _out(entry.to_json())
+            return 0
+        count = log.export(Path(args.out))
+        _out(f"exported {count} entries of {log.path} to {args.out}")
+    elif args.action == "clear":
+        count = log.clear()
+        _out(f"cleared {log.path}: {count} entries removed")
+    else:
+        if not args.thread:
+            raise ConfigError("feedback forget needs --thread ID")
+        from recagents.ui.facade import open_checkpointer
+        from recagents.ui.threads import CheckpointJanitor
+
+        checkpointer = open_checkpointer("sqlite", settings)
+        janitor = CheckpointJanitor(checkpointer)
+        known = janitor.head(args.thread) is not None
+        janitor.rollback(args.thread, None)
+        removed = log.forget(args.thread)
+        if not known and not removed:
+            raise DataError(f"unknown thread {args.thread!r}: nothing was said in it")
+        _out(f"forgot thread {args.thread}: its memory and {removed} log entries")
     return 0
 
 
@@ -482,6 +546,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--run", default="default", help="run name (checkpoint folder)")
     p.add_argument(
         "--resume", action="store_true", help="continue the named run after its last finished round"
+    )
+    p.add_argument(
+        "--with-feedback",
+        action="store_true",
+        help="a feedback round: also train on the live conversations of the interaction log "
+        "(each thread a user; see `recagents feedback`)",
+    )
+
+    p = add(
+        "feedback",
+        cmd_feedback,
+        "the interaction log of live conversations: export it, clear it, or forget one thread",
+        dataset=False,
+    )
+    p.add_argument("action", choices=["export", "clear", "forget"])
+    p.add_argument("--out", help="export: write JSON lines to this file (default: stdout)")
+    p.add_argument(
+        "--thread", help="forget: the thread whose memory and entries go (server stopped)"
     )
 
     p = add("chat", cmd_chat, "chat with the recommender in the terminal")

@@ -406,3 +406,51 @@ def read_log(home: Path) -> ReadResult:
 def now() -> float:
     """The time stamp entries carry (seconds since the epoch)."""
     return time.time()
+
+
+# -- the log as a dialogue corpus (what a feedback round trains on) ---------------------------
+
+#: Name prefix of the corpora a feedback round snapshots the log into (``home/dialogues/``).
+FEEDBACK_PREFIX = "feedback-"
+
+
+def feedback_corpus(entries: Iterable[LogEntry], catalog: str, name: str) -> Any:
+    """The log's threads on ``catalog`` as a :class:`~recagents.data.dialogues.DialogueCorpus`.
+
+    Each thread that named or 👍/👎'd at least one film is one dialogue (``dialogue_id`` = the
+    thread id), so it becomes a user of the union the rounds train on
+    (:func:`recagents.data.union.dialogue_union`): its interactions are the films it mentioned
+    and did not turn down, its accepted suggestions are the ranking agent's hold-out, its words
+    are its text. Threads of another catalog are left out (their ids mean nothing here).
+    """
+    from recagents.data.dialogues import DialogueCorpus
+
+    threads = [t for t in thread_evidence(entries, catalog) if t.first]
+    dialogues = [t.to_dialogue() for t in threads]
+    info = {
+        "source": "interaction log",
+        "dialogues_read": len(threads),
+        "dialogues_kept": len(dialogues),
+        "mentions": sum(len(t.first) for t in threads),
+        "mentions_mapped": sum(len(t.first) for t in threads),
+        "liked": sum(len(t.liked_items) for t in threads),
+        "accepted": sum(len(t.accepted_items) for t in threads),
+    }
+    return DialogueCorpus(name, catalog, dialogues, info)
+
+
+def snapshot_feedback(home: Path, catalog: str) -> str | None:
+    """Save the log's threads on ``catalog`` as a new corpus ``feedback-<time>``; its name.
+
+    A run trained with it records the name, so the served run reloads exactly the users it was
+    trained with, however the log grows afterwards. ``None`` when no thread has a film yet.
+    """
+    from recagents.data.dialogues import save_dialogues
+
+    stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
+    name = f"{FEEDBACK_PREFIX}{stamp}-{os.getpid()}"
+    corpus = feedback_corpus(FeedbackLog.in_home(home).entries(), catalog, name)
+    if not corpus.dialogues:
+        return None
+    save_dialogues(corpus, home)
+    return name

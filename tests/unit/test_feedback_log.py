@@ -115,3 +115,52 @@ def test_a_thread_becomes_a_dialogue_when_the_corpus_module_exists() -> None:
     assert dialogue.dialogue_id == "a"
     assert dialogue.liked == ("i1", "i2")
     assert dialogue.accepted == ("i2",)
+
+
+def test_the_log_folds_into_thread_users_of_the_union() -> None:
+    from recagents.data.feedback import feedback_corpus
+    from recagents.data.splits import rs_split
+    from recagents.data.union import HOLDOUT_COLUMN, dialogue_union
+    from tests.agent_fixtures import block_dataset
+
+    entries = [
+        entry("a", message="I loved Film 1", liked=("i1",), shown=("i9", "i2")),
+        entry("a", source="feedback", liked=("i9",), accepted=("i9",)),
+        entry("b", message="westerns please"),  # no film: not a user
+        entry("c", message="I hated Film 3", disliked=("i3",), shown=("i4",)),
+    ]
+    corpus = feedback_corpus(entries, "blocks", "feedback-test")
+    assert [d.dialogue_id for d in corpus.dialogues] == ["a", "c"]
+    split = rs_split(block_dataset(), 0)
+    union, weights, info = dialogue_union(split, [corpus], 10.0)
+    assert union.dataset.n_users == split.dataset.n_users + 2
+    a = union.dataset.user_map.index("dialogue:feedback-test:a")
+    rows = union.train[union.train["user"] == a]
+    items = {union.dataset.item_map.external(int(i)) for i in rows["item"]}
+    assert items == {"i1", "i9", "i2"}  # named, accepted, and shown (not turned down)
+    accepted = rows[rows[HOLDOUT_COLUMN]]["item"].tolist()
+    assert [union.dataset.item_map.external(int(i)) for i in accepted] == ["i9"]
+    c = union.dataset.user_map.index("dialogue:feedback-test:c")
+    c_items = union.train[union.train["user"] == c]["item"].tolist()
+    assert [union.dataset.item_map.external(int(i)) for i in c_items] == ["i4"]
+    assert weights[a] == 10.0 and info.users == 2
+
+
+def test_cli_exports_clears_and_refuses_a_feedback_round_on_an_empty_log(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from recagents.ui.cli import main
+
+    log = FeedbackLog.in_home(tmp_path)
+    log.append([entry("a", liked=("i1",)), entry("b", liked=("i2",))])
+    out = tmp_path / "export.jsonl"
+    assert main(["--home", str(tmp_path), "feedback", "export", "--out", str(out)]) == 0
+    assert FeedbackLog(out).entries() == log.entries()
+    assert main(["--home", str(tmp_path), "feedback", "forget", "--thread", "a"]) == 0
+    assert log.threads() == ["b"]
+    assert main(["--home", str(tmp_path), "feedback", "forget", "--thread", "a"]) == 2
+    assert main(["--home", str(tmp_path), "feedback", "clear"]) == 0
+    assert log.entries() == []
+    capsys.readouterr()
+    assert main(["--home", str(tmp_path), "train", "--with-feedback", "--rounds", "1"]) == 2
+    assert "holds no thread that named a film" in capsys.readouterr().err

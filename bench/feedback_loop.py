@@ -1,0 +1,224 @@
+"""Feedback-loop benchmark: do live conversations, folded into one feedback round, help the next
+people with similar tastes?
+
+Usage:
+    .venv/bin/python bench/feedback_loop.py [--home H] [--groups 12] [--teachers 6]
+        [--learners 5] [--rounds 1] [--seed 2020] [--json]
+
+Simulated people with hidden tastes, on MovieLens-100K (new users: they start cold, as anyone
+opening the chat does). A *taste group* is one film everyone in it names first (the anchor, drawn
+among the 300 most rated) and three films they all love but never name up front (the hidden
+films, drawn among films with 20 to 150 ratings). The coupling is drawn at random, so the ratings
+do not already hold it: it is what only conversations can teach.
+
+1. *Teachers* (``--teachers`` per group) chat with the served model through the real facade,
+   which appends every turn and 👍 to the interaction log: "I loved <anchor>", then a 👍 on any
+   hidden film shown (a suggestion taken), else "I also loved <a hidden film>" (one per turn,
+   at most three turns).
+2. The feedback round: the log is snapshotted as a dialogue corpus and the agents are trained on
+   the union of the catalog and those threads (``train_agents(..., dialogues=[snapshot])``, what
+   ``recagents train --with-feedback`` runs), with the same round budget as the control.
+3. *Learners* (``--learners`` per group, new threads, never seen in training) say "I loved
+   <anchor>", then one hint a turn about a hidden film (its genre, its decade, "none of
+   those"), for at most 5 turns. Success@5: a hidden film of their group among the 5 films of a
+   reply; turns-to-success: the turn it first happens (mean over successes). The same learners,
+   with the same messages, run against the model without the feedback round (control) and with
+   it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from recagents.env import ensure_offline
+
+ensure_offline()
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+from langgraph.checkpoint.memory import InMemorySaver  # noqa: E402
+
+from recagents.agents.trainer import train_agents  # noqa: E402
+from recagents.config import Settings  # noqa: E402
+from recagents.data import load_dataset  # noqa: E402
+from recagents.data.feedback import FeedbackLog, snapshot_feedback  # noqa: E402
+from recagents.data.splits import rs_split  # noqa: E402
+from recagents.ui.facade import Recommender  # noqa: E402
+
+MAX_TURNS = 5
+K = 5
+
+
+def draw_groups(dataset: Any, groups: int, seed: int) -> list[tuple[int, list[int]]]:
+    """(anchor, hidden films) per group: anchors among the 300 most rated, hidden 20-150 ratings."""
+    rng = np.random.default_rng(seed)
+    counts = np.bincount(dataset.interactions["item"].to_numpy(), minlength=dataset.n_items)
+    popular = np.argsort(-counts, kind="stable")[:300]
+    middle = np.flatnonzero((counts >= 20) & (counts <= 150))
+    anchors = rng.choice(popular, size=groups, replace=False)
+    hidden = rng.choice(middle, size=(groups, 3), replace=False)
+    return [(int(a), [int(h) for h in row]) for a, row in zip(anchors, hidden, strict=True)]
+
+
+def title(dataset: Any, item: int) -> str:
+    """The catalog's display title (``Heat (1995)``), as a person would type it."""
+    return str(dataset.item_title(item))
+
+
+def hints(dataset: Any, item: int) -> list[str]:
+    """What a learner says about a hidden film, one hint a turn, never its title."""
+    row = dataset.items.iloc[item]
+    genres = [g for g in str(row["genres"]).split("|") if g and g != "unknown"]
+    said = []
+    if genres:
+        said.append(f"None of those. I'm in the mood for a {genres[0].lower()} movie.")
+    year = row.get("year")
+    if year is not None and not (isinstance(year, float) and np.isnan(year)):
+        said.append(f"None of those. Something from the {int(year) // 10 * 10 % 100:02d}s.")
+    if len(genres) > 1:
+        said.append(f"None of those. Maybe some {genres[1].lower()} too.")
+    while len(said) < MAX_TURNS - 1:
+        said.append("None of those. Something else?")
+    return said[: MAX_TURNS - 1]
+
+
+def teach(rec: Recommender, groups: list[tuple[int, list[int]]], teachers: int) -> dict[str, int]:
+    """Phase 1: teachers chat (every turn and 👍 is logged by the facade)."""
+    dataset = rec.dataset
+    turns = likes = named = 0
+    for g, (anchor, hidden) in enumerate(groups):
+        for u in range(teachers):
+            thread = f"teach-{g}-{u}"
+            reply = rec.chat(f"I loved {title(dataset, anchor)}", thread_id=thread, k=K)
+            turns += 1
+            order = hidden[u % 3 :] + hidden[: u % 3]  # teachers reveal them in other orders
+            for step in range(3):
+                shown = [dataset.item_map.index(i.id) for i in reply.items]
+                taken = [h for h in hidden if h in shown]
+                if taken:
+                    for h in taken:
+                        rec.feedback(thread, dataset.item_map.external(h), liked=True)
+                        likes += 1
+                    message = "More like that, please."
+                else:
+                    message = f"I also loved {title(dataset, order[step])}"
+                    named += 1
+                reply = rec.chat(message, thread_id=thread, k=K)
+                turns += 1
+    return {"teacher_turns": turns, "teacher_likes": likes, "teacher_named": named}
+
+
+def learn(rec: Recommender, groups: list[tuple[int, list[int]]], learners: int, label: str) -> dict:
+    """Phase 2: new people of each group look for a hidden film; success@5 and turns."""
+    dataset = rec.dataset
+    successes, needed, latencies, episodes = 0, [], [], 0
+    for g, (anchor, hidden) in enumerate(groups):
+        wanted = {dataset.item_map.external(h) for h in hidden}
+        for u in range(learners):
+            episodes += 1
+            target = hidden[u % 3]
+            messages = [f"I loved {title(dataset, anchor)}", *hints(dataset, target)]
+            for turn, message in enumerate(messages, 1):
+                start = time.perf_counter()
+                reply = rec.chat(message, thread_id=f"{label}-{g}-{u}", k=K)
+                latencies.append(time.perf_counter() - start)
+                if wanted & {item.id for item in reply.items}:
+                    successes += 1
+                    needed.append(turn)
+                    break
+    return {
+        "episodes": episodes,
+        "success@5": successes / max(1, episodes),
+        "mean_turns": statistics.mean(needed) if needed else float("nan"),
+        "p50_ms": float(np.percentile(np.array(latencies) * 1000, 50)),
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--home", type=Path, help="bench home (default: a temporary folder)")
+    parser.add_argument("--groups", type=int, default=12)
+    parser.add_argument("--teachers", type=int, default=6)
+    parser.add_argument("--learners", type=int, default=5)
+    parser.add_argument("--rounds", type=int, default=1, help="rounds of both trainings")
+    parser.add_argument("--seed", type=int, default=2020)
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    home = args.home or Path(tempfile.mkdtemp(prefix="feedback-loop-"))
+    settings = Settings.load(home=home, seed=args.seed)
+    dataset = load_dataset("movielens-100k")
+    split = rs_split(dataset, settings.seed)
+    began = time.perf_counter()
+    base = train_agents(
+        split, settings, max_rounds=args.rounds, patience=1, resume=True, progress=False
+    )
+    base_seconds = time.perf_counter() - began
+    FeedbackLog.in_home(home).clear()  # a rerun on the same home starts from an empty log
+    groups = draw_groups(dataset, args.groups, args.seed)
+
+    served = Recommender(base, settings, checkpointer=InMemorySaver())  # logs to home
+    taught = teach(served, groups, args.teachers)
+    snapshot = snapshot_feedback(home, dataset.name)
+    assert snapshot is not None
+    began = time.perf_counter()
+    folded = train_agents(
+        split,
+        settings,
+        run_name="feedback",
+        dialogues=[snapshot],
+        max_rounds=args.rounds,
+        patience=1,
+        progress=False,
+    )
+    feedback_seconds = time.perf_counter() - began
+
+    control = Recommender(base, settings, checkpointer=InMemorySaver(), log=None)
+    treated = Recommender(folded, settings, checkpointer=InMemorySaver(), log=None)
+    rows = {
+        "control (no feedback round)": learn(control, groups, args.learners, "control"),
+        "after one feedback round": learn(treated, groups, args.learners, "treated"),
+    }
+    result = {
+        "args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
+        "groups": [
+            {"anchor": title(dataset, a), "hidden": [title(dataset, h) for h in hs]}
+            for a, hs in groups
+        ],
+        **taught,
+        "log_entries": len(FeedbackLog.in_home(home).entries()),
+        "snapshot": snapshot,
+        "dialogue_users": (folded.dialogues or {}).get("users"),
+        "train_seconds": {"base": round(base_seconds, 1), "feedback": round(feedback_seconds, 1)},
+        "rows": rows,
+    }
+    if args.json:
+        json.dump(result, sys.stdout, indent=2)
+        sys.stdout.write("\n")
+        return 0
+    out = sys.stdout.write
+    out(
+        f"{args.groups} taste groups; {taught['teacher_turns']} teacher turns, "
+        f"{taught['teacher_likes']} 👍 on shown hidden films, {result['log_entries']} log "
+        f"entries -> {result['dialogue_users']} thread users in the feedback round\n\n"
+    )
+    out("| model | learners | success@5 | mean turns to success | turn p50 (ms) |\n")
+    out("|---|---|---|---|---|\n")
+    for name, row in rows.items():
+        out(
+            f"| {name} | {row['episodes']} | {row['success@5']:.2f} | {row['mean_turns']:.2f} "
+            f"| {row['p50_ms']:.0f} |\n"
+        )
+    out(f"\ntraining: base {base_seconds:.0f} s, feedback round {feedback_seconds:.0f} s\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
