@@ -265,10 +265,22 @@ def cmd_train(args: argparse.Namespace) -> int:
 
         recover_run(run_dir_for(settings, dataset.name, args.run))
     split = rs_split(dataset, settings.seed)
-    dialogues, resume = None, args.resume
+    dialogues, resume, run_name, warm = None, args.resume, args.run, None
     if args.with_feedback:
-        dialogues = feedback_dialogues(settings, dataset.name, args.run)
-        resume = False  # a new user table: the rounds start again on the union (see README)
+        from recagents.agents.trainer import run_dir_for
+        from recagents.ui.server import feedback_corpora, feedback_round_source
+
+        if args.resume:  # an incremental round: continue the served model on the grown users
+            warm = feedback_round_source(split, settings, args.run, roles=roles)
+            run_name = other_run(args.run)
+        dialogues = feedback_corpora(
+            settings, dataset.name, run_dir_for(settings, dataset.name, args.run)
+        )
+        _out(
+            f"feedback round: training run '{run_name}' on {dataset.name} with dialogue corpora "
+            f"{dialogues}" + (f", starting from run '{args.run}'" if warm is not None else "")
+        )
+        resume = False  # a new user table: a new run (warm-started from the served one)
     trained = train_agents(
         split,
         settings,
@@ -276,9 +288,10 @@ def cmd_train(args: argparse.Namespace) -> int:
         user_shards=args.user_shards,
         max_rounds=args.rounds,
         patience=args.patience,
-        run_name=args.run,
+        run_name=run_name,
         resume=resume,
         dialogues=dialogues,
+        warm_start=warm,
     )
     report = trained.report
     _out(f"{'round':>5}  {'valid ndcg@10':>13}  {'valid recall@10':>15}  {'seconds':>7}")
@@ -300,29 +313,17 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
-def feedback_dialogues(settings: Settings, catalog: str, run_name: str) -> list[str]:
-    """The corpora a feedback round trains run ``run_name`` on: its own, and the log now.
+def other_run(run_name: str) -> str:
+    """Where a feedback round on run ``run_name`` goes: the other of ``serve``'s two runs.
 
-    The run's dialogue corpora stay; an earlier snapshot of the log is replaced by a new one
-    (the log has everything the old one had, minus forgotten threads).
-
-    Raises:
-        DataError: The log has no thread with a film of ``catalog`` yet.
+    ``serve`` loads whichever of ``default`` and ``ui`` finished last, so a feedback round on
+    one writes the other and the next start serves it; another run name is trained in place.
     """
-    from recagents.agents.trainer import recorded_dialogues, run_dir_for
-    from recagents.data.feedback import FEEDBACK_PREFIX, FeedbackLog, snapshot_feedback
+    from recagents.ui.server import RUN_NAMES
 
-    recorded = recorded_dialogues(run_dir_for(settings, catalog, run_name)) or {}
-    kept = [c for c in recorded.get("corpora") or [] if not c.startswith(FEEDBACK_PREFIX)]
-    snapshot = snapshot_feedback(settings.home, catalog)
-    if snapshot is None:
-        raise DataError(
-            f"the interaction log {FeedbackLog.in_home(settings.home).path} holds no thread that "
-            f"named a film of {catalog}: chat first, or train without --with-feedback"
-        )
-    logger.info("feedback round: the log's threads saved as dialogue corpus %s", snapshot)
-    _out(f"feedback: the log's threads are corpus {snapshot} (trained with {kept + [snapshot]})")
-    return [*kept, snapshot]
+    if run_name in RUN_NAMES:
+        return RUN_NAMES[1] if run_name == RUN_NAMES[0] else RUN_NAMES[0]
+    return run_name
 
 
 def cmd_feedback(args: argparse.Namespace) -> int:

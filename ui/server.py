@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ipaddress
+import json
 import logging
 import os
 import socket
@@ -19,10 +20,11 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from recagents.config import Settings
-from recagents.errors import ConfigError, RecagentsError
+from recagents.errors import ConfigError, DataError, RecagentsError
 
 logger = logging.getLogger(__name__)
 
@@ -140,6 +142,64 @@ class _RoundProgress(logging.Handler):
             self.progress(0.15 + 0.8 * number / (self.max_rounds + 1), message)
 
 
+def feedback_corpora(settings: Settings, catalog: str, run_dir: Path) -> list[str]:
+    """The dialogue corpora a feedback round trains on: the run's own, and the log as it is now.
+
+    The log is saved as a new corpus ``feedback-<time>`` (each thread a user;
+    :func:`~recagents.data.feedback.snapshot_feedback`), which the new run records, so a served
+    home reloads exactly the users it was trained with. An earlier snapshot is replaced: the log
+    holds everything it held, minus forgotten threads.
+
+    Raises:
+        DataError: The log has no thread that named a film of ``catalog`` yet.
+    """
+    from recagents.agents.trainer import recorded_dialogues
+    from recagents.data.feedback import FEEDBACK_PREFIX, FeedbackLog, snapshot_feedback
+
+    recorded = recorded_dialogues(run_dir) or {}
+    kept = [c for c in recorded.get("corpora") or [] if not c.startswith(FEEDBACK_PREFIX)]
+    snapshot = snapshot_feedback(settings.home, catalog)
+    if snapshot is None:
+        raise DataError(
+            f"the interaction log {FeedbackLog.in_home(settings.home).path} holds no thread that "
+            f"named a film of {catalog}: chat first, or train without the feedback option"
+        )
+    logger.info("feedback round: the interaction log's threads saved as corpus %s", snapshot)
+    return [*kept, snapshot]
+
+
+def feedback_round_source(
+    split: Any, settings: Settings, run_name: str, *, roles: list[str] | None = None
+) -> Any:
+    """The finished run ``run_name`` loaded as it serves (nothing trained): a warm start.
+
+    Raises:
+        ConfigError: The run has no finished round to start from.
+    """
+    from recagents.agents.trainer import recorded_dialogues, run_dir_for, train_agents
+
+    run_dir = run_dir_for(settings, split.dataset.name, run_name)
+    metrics = run_dir / "metrics.json"
+    if not metrics.exists():
+        raise ConfigError(
+            f"no finished run '{run_name}' to continue with feedback: train it first "
+            f"(recagents train --run {run_name}), or drop --resume"
+        )
+    rounds = json.loads(metrics.read_text(encoding="utf-8")).get("rounds") or []
+    last = max((int(r["round"]) for r in rounds), default=0)
+    recorded = recorded_dialogues(run_dir) or {}
+    return train_agents(
+        split,
+        settings,
+        roles=roles,
+        run_name=run_name,
+        resume=True,
+        max_rounds=max(1, last),  # its own rounds only: loading trains nothing more
+        progress=False,
+        dialogues=list(recorded.get("corpora") or []) or None,
+    )
+
+
 def make_trainer(
     settings: Settings,
     current: Callable[[], Any],
@@ -148,6 +208,10 @@ def make_trainer(
     patience: int = 2,
 ) -> Callable[[Callable[[float, str], None]], Any]:
     """The UI's "train" button: fresh collaborative rounds, then a new recommender.
+
+    With ``with_feedback=True`` (the Learning tab's option) it is a feedback round: the
+    interaction log's threads join the rounds as users (:func:`feedback_corpora`) and round 0
+    starts from the served model's weights instead of the text seeds.
 
     The new run goes to whichever of :data:`RUN_NAMES` is not being served, so chats keep
     working on the old vectors until the swap; threads, chat model and settings carry over.
@@ -160,8 +224,8 @@ def make_trainer(
     """
     lock = threading.Lock()
 
-    def train(progress: Callable[[float, str], None]) -> Any:
-        from recagents.agents.trainer import train_agents
+    def train(progress: Callable[[float, str], None], with_feedback: bool = False) -> Any:
+        from recagents.agents.trainer import run_dir_for, train_agents
         from recagents.data import load_dataset
         from recagents.data.splits import rs_split
         from recagents.ui.facade import Recommender
@@ -172,6 +236,16 @@ def make_trainer(
             run_name = RUN_NAMES[1] if not serving.endswith(f"-{RUN_NAMES[1]}") else RUN_NAMES[0]
             progress(0.02, "loading the dataset")
             split = rs_split(load_dataset(settings.dataset, home=settings.home), settings.seed)
+            dialogues, warm = None, None
+            if with_feedback:  # the live threads join as users; the served model continues
+                serving_run = serving.rsplit("-", 1)[-1]
+                dialogues = feedback_corpora(
+                    settings,
+                    split.dataset.name,
+                    run_dir_for(settings, split.dataset.name, serving_run),
+                )
+                warm = old.engine.trained
+                progress(0.05, f"feedback round: {dialogues[-1]} ({len(dialogues)} corpora)")
             progress(0.08, f"encoding texts (cached) and training run '{run_name}'")
             source = logging.getLogger("recagents.agents.rounds")
             handler = _RoundProgress(progress, max_rounds)
@@ -187,6 +261,8 @@ def make_trainer(
                     progress=False,
                     max_rounds=max_rounds,
                     patience=patience,
+                    dialogues=dialogues,
+                    warm_start=warm,
                 )
             finally:
                 source.removeHandler(handler)

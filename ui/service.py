@@ -363,8 +363,11 @@ class Service:
         report = self._recommender.engine.report
         return jsonable({**report.to_dict(), "run_dir": report.run_dir})
 
-    def start_training(self) -> bool:
+    def start_training(self, *, with_feedback: bool = False) -> bool:
         """Run the trainer in a background thread; ``False`` when one is already running.
+
+        ``with_feedback``: a feedback round (the interaction log folded in; the trainer is
+        called with ``with_feedback=True``).
 
         Raises:
             ConfigError: No trainer was configured.
@@ -380,7 +383,12 @@ class Service:
                 started=time.time(),
                 runs=self.training.runs,
             )
-            self._thread = threading.Thread(target=self._train, name="recagents-train", daemon=True)
+            self._thread = threading.Thread(
+                target=self._train,
+                args=(with_feedback,),
+                name="recagents-train",
+                daemon=True,
+            )
             self._thread.start()
         return True
 
@@ -388,11 +396,14 @@ class Service:
         self.training.progress = max(0.0, min(1.0, float(fraction)))
         self.training.message = str(message)
 
-    def _train(self) -> None:
+    def _train(self, with_feedback: bool = False) -> None:
         trainer = self.trainer
         assert trainer is not None
         try:
-            recommender = trainer(self._progress)
+            if with_feedback:
+                recommender = trainer(self._progress, with_feedback=True)  # type: ignore[call-arg]
+            else:
+                recommender = trainer(self._progress)
         except Exception as exc:  # reported in the UI; the old recommender keeps serving
             logger.exception("training failed")
             self.training.state = "failed"

@@ -30,6 +30,7 @@ class LearningTab:
     agents: gr.Dataframe
     train: gr.Button
     status: gr.Markdown
+    feedback: gr.Checkbox
 
     @property
     def outputs(self) -> list[Any]:
@@ -50,11 +51,18 @@ class LearningTab:
             gr.Dataframe(value=arows, headers=ah),
         )
 
-    def on_train(self, progress: gr.Progress = gr.Progress()) -> str:  # noqa: B008
-        """Start a training run and follow it on the progress bar until the new model serves."""
+    def on_train(
+        self,
+        feedback: bool = False,
+        progress: gr.Progress = gr.Progress(),  # noqa: B008
+    ) -> str:
+        """Start a training run and follow it on the progress bar until the new model serves.
+
+        ``feedback``: the option "with live conversations" (a feedback round).
+        """
         service = self.service
         try:
-            started = service.start_training()
+            started = service.start_training(with_feedback=bool(feedback))
         except Exception as exc:
             return fmt.error_message(exc)
         if not started:
@@ -78,7 +86,11 @@ class LearningTab:
     def wire(self) -> None:
         """Train on click, one run at a time, then refresh the tab."""
         self.train.click(
-            self.on_train, None, self.status, api_visibility="private", concurrency_limit=1
+            self.on_train,
+            [self.feedback],
+            self.status,
+            api_visibility="private",
+            concurrency_limit=1,
         ).then(  # the progress bar sits on the status line only; then refresh the rest
             self.learning_outputs, None, self.outputs, api_visibility="private"
         )
@@ -104,4 +116,11 @@ def build_learning_tab(service: Service) -> LearningTab:
             else "Training from the UI is not available on this server.",
             elem_id="train-status",
         )
-    return LearningTab(service, summary, plot, rounds, agents, train, status)
+    feedback = gr.Checkbox(
+        label="With live conversations: fold the interaction log's threads in as users, "
+        "starting from the model serving now (a feedback round)",
+        value=False,
+        interactive=service.trainer is not None,
+        elem_id="train-feedback",
+    )
+    return LearningTab(service, summary, plot, rounds, agents, train, status, feedback)
