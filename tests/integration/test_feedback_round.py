@@ -25,6 +25,28 @@ def rank_of(trained, settings, liked: list[str], item: str) -> int:  # type: ign
     return [r.id for r in recs].index(item)
 
 
+def ingest_blocks(folder: Path) -> Path:
+    """A home holding the block catalog as the ingested dataset ``blocks`` (CLI ingest)."""
+    import pandas as pd
+
+    from recagents.ui.cli import main
+
+    blocks = block_dataset()
+    columns = ["item_id", "title", "year", "genres"]
+    blocks.items.to_csv(folder / "items.csv", index=False, columns=columns)
+    frame = blocks.interactions
+    rows = {
+        "user_id": [blocks.user_map.external(int(u)) for u in frame["user"]],
+        "item_id": [blocks.item_map.external(int(i)) for i in frame["item"]],
+    }
+    pd.DataFrame(rows).to_csv(folder / "ratings.csv", index=False)
+    home = folder / "home"
+    args = ["--home", str(home), "ingest", "--name", "blocks"]
+    args += ["--interactions", str(folder / "ratings.csv"), "--items", str(folder / "items.csv")]
+    assert main(args) == 0
+    return home
+
+
 @pytest.fixture(scope="module")
 def base(tmp_path_factory, torch_one_thread):  # type: ignore[no-untyped-def]
     home = tmp_path_factory.mktemp("feedback-round")
@@ -118,35 +140,12 @@ def test_a_warm_start_from_another_catalog_is_refused(base, tmp_path: Path) -> N
 def test_the_train_option_runs_a_feedback_round_and_keeps_the_threads(tmp_path: Path) -> None:
     """The Learning tab's option, through ``Service`` and the server's trainer, on an ingested
     catalog with a real SQLite checkpointer and the embedded ChromaDB."""
-    import pandas as pd
-
     from recagents.data import load_dataset
-    from recagents.ui.cli import main
     from recagents.ui.facade import Recommender, open_checkpointer
     from recagents.ui.server import make_trainer
     from recagents.ui.service import Service
 
-    blocks = block_dataset()
-    blocks.items.to_csv(
-        tmp_path / "items.csv", index=False, columns=["item_id", "title", "year", "genres"]
-    )
-    frame = blocks.interactions
-    pd_rows = {
-        "user_id": [blocks.user_map.external(int(u)) for u in frame["user"]],
-        "item_id": [blocks.item_map.external(int(i)) for i in frame["item"]],
-    }
-    pd.DataFrame(pd_rows).to_csv(tmp_path / "ratings.csv", index=False)
-    home = tmp_path / "home"
-    assert (
-        main(
-            [
-                "--home", str(home), "ingest", "--name", "blocks",
-                "--interactions", str(tmp_path / "ratings.csv"),
-                "--items", str(tmp_path / "items.csv"),
-            ]
-        )
-        == 0
-    )  # fmt: skip
+    home = ingest_blocks(tmp_path)
     settings = Settings.load(home=home, dataset="blocks")
     split = rs_split(load_dataset("blocks", home=home), settings.seed)
     base = train_agents(split, settings, max_rounds=1, patience=1, progress=False)
@@ -172,3 +171,32 @@ def test_the_train_option_runs_a_feedback_round_and_keeps_the_threads(tmp_path: 
     )
     served.chat("more please", thread_id="t0")  # turns go on, and are logged, after the swap
     assert FeedbackLog.in_home(home).entries()[-1].message == "more please"
+
+
+def test_cli_train_resume_with_feedback_continues_the_served_run(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import json
+
+    from recagents.graph.engine import Engine
+    from recagents.ui.cli import main
+    from recagents.ui.facade import Recommender
+
+    home = ingest_blocks(tmp_path)
+    base = ["--home", str(home), "train", "--dataset", "blocks", "--rounds", "1"]
+    assert main(base) == 0
+    settings = Settings.load(home=home, dataset="blocks")
+    rec = Recommender(Engine.load(settings, max_rounds=1), settings)
+    for n in range(4):
+        rec.chat("I loved Film 1", thread_id=f"t{n}")
+        rec.chat("I also loved Film 20", thread_id=f"t{n}")
+    capsys.readouterr()
+    assert main([*base, "--resume", "--with-feedback"]) == 0
+    out = capsys.readouterr().out
+    assert "training run 'ui'" in out and "starting from run 'default'" in out
+    metrics = json.loads(
+        (settings.runs_dir / "blocks-s2020-ui" / "metrics.json").read_text(encoding="utf-8")
+    )
+    assert metrics["dialogues"]["users"] == 4
+    assert metrics["dialogues"]["corpora"][0].startswith("feedback-")
+    assert metrics["rounds"][0]["agents"]["user_profile"] == {"warm": True}
