@@ -3,7 +3,7 @@ people with similar tastes?
 
 Usage:
     .venv/bin/python bench/feedback_loop.py [--home H] [--groups 12] [--teachers 6]
-        [--learners 5] [--rounds 1] [--seed 2020] [--json]
+        [--learners 5] [--rounds 1] [--seeds 2020,1,2] [--json]
 
 Simulated people with hidden tastes, on MovieLens-100K (new users: they start cold, as anyone
 opening the chat does). A *taste group* is one film everyone in it names first (the anchor, drawn
@@ -16,8 +16,11 @@ do not already hold it: it is what only conversations can teach.
    hidden film shown (a suggestion taken), else "I also loved <a hidden film>" (one per turn,
    at most three turns).
 2. The feedback round: the log is snapshotted as a dialogue corpus and the agents are trained on
-   the union of the catalog and those threads (``train_agents(..., dialogues=[snapshot])``, what
-   ``recagents train --with-feedback`` runs), with the same round budget as the control.
+   the union of the catalog and those threads, starting from the served model's weights
+   (``train_agents(..., dialogues=[snapshot], warm_start=served)``: what ``recagents train
+   --resume --with-feedback`` and the Learning tab's option run), with the same round budget as
+   the control; a second row trains the same union from the text seeds (``train
+   --with-feedback``).
 3. *Learners* (``--learners`` per group, new threads, never seen in training) say "I loved
    <anchor>", then one hint a turn about a hidden film (its genre, its decade, "none of
    those"), for at most 5 turns. Success@5: a hidden film of their group among the 5 films of a
@@ -141,19 +144,9 @@ def learn(rec: Recommender, groups: list[tuple[int, list[int]]], learners: int, 
     }
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--home", type=Path, help="bench home (default: a temporary folder)")
-    parser.add_argument("--groups", type=int, default=12)
-    parser.add_argument("--teachers", type=int, default=6)
-    parser.add_argument("--learners", type=int, default=5)
-    parser.add_argument("--rounds", type=int, default=1, help="rounds of both trainings")
-    parser.add_argument("--seed", type=int, default=2020)
-    parser.add_argument("--json", action="store_true")
-    args = parser.parse_args()
-    torch.set_num_threads(1)
-    home = args.home or Path(tempfile.mkdtemp(prefix="feedback-loop-"))
-    settings = Settings.load(home=home, seed=args.seed)
+def one_seed(home: Path, seed: int, args: argparse.Namespace) -> dict[str, Any]:
+    """Teach, fold, and score learners against the control, for one seed."""
+    settings = Settings.load(home=home, seed=seed)
     dataset = load_dataset("movielens-100k")
     split = rs_split(dataset, settings.seed)
     began = time.perf_counter()
@@ -161,33 +154,37 @@ def main() -> int:
         split, settings, max_rounds=args.rounds, patience=1, resume=True, progress=False
     )
     base_seconds = time.perf_counter() - began
-    FeedbackLog.in_home(home).clear()  # a rerun on the same home starts from an empty log
-    groups = draw_groups(dataset, args.groups, args.seed)
+    FeedbackLog.in_home(home).clear()  # each seed starts from an empty log
+    groups = draw_groups(dataset, args.groups, seed)
 
     served = Recommender(base, settings, checkpointer=InMemorySaver())  # logs to home
     taught = teach(served, groups, args.teachers)
     snapshot = snapshot_feedback(home, dataset.name)
     assert snapshot is not None
-    began = time.perf_counter()
-    folded = train_agents(
-        split,
-        settings,
-        run_name="feedback",
-        dialogues=[snapshot],
-        max_rounds=args.rounds,
-        patience=1,
-        progress=False,
-    )
-    feedback_seconds = time.perf_counter() - began
-
-    control = Recommender(base, settings, checkpointer=InMemorySaver(), log=None)
-    treated = Recommender(folded, settings, checkpointer=InMemorySaver(), log=None)
-    rows = {
-        "control (no feedback round)": learn(control, groups, args.learners, "control"),
-        "after one feedback round": learn(treated, groups, args.learners, "treated"),
-    }
-    result = {
-        "args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
+    models: dict[str, Any] = {"control (no feedback round)": base}
+    seconds = {"base": round(base_seconds, 1)}
+    for label, warm in (
+        ("feedback round (warm start)", base),
+        ("feedback union, text seeds", None),
+    ):
+        began = time.perf_counter()
+        models[label] = train_agents(
+            split,
+            settings,
+            run_name="feedback" if warm is not None else "feedback-fresh",
+            dialogues=[snapshot],
+            warm_start=warm,
+            max_rounds=args.rounds,
+            patience=1,
+            progress=False,
+        )
+        seconds[label] = round(time.perf_counter() - began, 1)
+    rows = {}
+    for n, (label, trained) in enumerate(models.items()):
+        rec = Recommender(trained, settings, checkpointer=InMemorySaver(), log=None)
+        rows[label] = learn(rec, groups, args.learners, f"learner{n}")
+    return {
+        "seed": seed,
         "groups": [
             {"anchor": title(dataset, a), "hidden": [title(dataset, h) for h in hs]}
             for a, hs in groups
@@ -195,28 +192,54 @@ def main() -> int:
         **taught,
         "log_entries": len(FeedbackLog.in_home(home).entries()),
         "snapshot": snapshot,
-        "dialogue_users": (folded.dialogues or {}).get("users"),
-        "train_seconds": {"base": round(base_seconds, 1), "feedback": round(feedback_seconds, 1)},
+        "thread_users": (models["feedback round (warm start)"].dialogues or {}).get("users"),
+        "train_seconds": seconds,
         "rows": rows,
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--home", type=Path, help="bench home (default: a temporary folder)")
+    parser.add_argument("--groups", type=int, default=12)
+    parser.add_argument("--teachers", type=int, default=6)
+    parser.add_argument("--learners", type=int, default=5)
+    parser.add_argument("--rounds", type=int, default=1, help="rounds of every training")
+    parser.add_argument("--seeds", default="2020", help="comma separated (tastes and models)")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    home = args.home or Path(tempfile.mkdtemp(prefix="feedback-loop-"))
+    runs = [one_seed(home, int(seed), args) for seed in args.seeds.split(",")]
+    result = {
+        "args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
+        "runs": runs,
     }
     if args.json:
         json.dump(result, sys.stdout, indent=2)
         sys.stdout.write("\n")
         return 0
     out = sys.stdout.write
-    out(
-        f"{args.groups} taste groups; {taught['teacher_turns']} teacher turns, "
-        f"{taught['teacher_likes']} 👍 on shown hidden films, {result['log_entries']} log "
-        f"entries -> {result['dialogue_users']} thread users in the feedback round\n\n"
-    )
-    out("| model | learners | success@5 | mean turns to success | turn p50 (ms) |\n")
-    out("|---|---|---|---|---|\n")
-    for name, row in rows.items():
+    for run in runs:
         out(
-            f"| {name} | {row['episodes']} | {row['success@5']:.2f} | {row['mean_turns']:.2f} "
-            f"| {row['p50_ms']:.0f} |\n"
+            f"seed {run['seed']}: {args.groups} taste groups; {run['teacher_turns']} teacher "
+            f"turns, {run['teacher_likes']} 👍 on shown hidden films, {run['log_entries']} log "
+            f"entries -> {run['thread_users']} thread users; training s {run['train_seconds']}\n"
         )
-    out(f"\ntraining: base {base_seconds:.0f} s, feedback round {feedback_seconds:.0f} s\n")
+    out("\n| model | seed | learners | success@5 | mean turns to success | turn p50 (ms) |\n")
+    out("|---|---|---|---|---|---|\n")
+    labels = list(runs[0]["rows"])
+    for label in labels:
+        for run in runs:
+            row = run["rows"][label]
+            out(
+                f"| {label} | {run['seed']} | {row['episodes']} | {row['success@5']:.2f} | "
+                f"{row['mean_turns']:.2f} | {row['p50_ms']:.0f} |\n"
+            )
+        if len(runs) > 1:
+            success = statistics.median(r["rows"][label]["success@5"] for r in runs)
+            turns = statistics.median(r["rows"][label]["mean_turns"] for r in runs)
+            out(f"| {label} | median | | {success:.2f} | {turns:.2f} | |\n")
     return 0
 
 
