@@ -144,6 +144,33 @@ def learn(rec: Recommender, groups: list[tuple[int, list[int]]], learners: int, 
     }
 
 
+def append_cost(home: Path, entries: int = 200) -> dict[str, float]:
+    """What logging adds to a turn: one durable append (flock, write, fsync) of a typical entry."""
+    from recagents.data.feedback import LogEntry
+
+    log = FeedbackLog(home / "append-cost" / "log.jsonl")
+    log.clear()
+    took = []
+    for n in range(entries):
+        entry = LogEntry(
+            thread_id=f"t{n % 20}",
+            time=float(n),
+            catalog="movielens-100k",
+            message="I loved Heat (1995), something like it but funnier",
+            liked=("6",),
+            shown=("50", "181", "100", "258", "1"),
+        )
+        began = time.perf_counter()
+        log.append([entry])
+        took.append((time.perf_counter() - began) * 1000)
+    log.clear()
+    return {
+        "entries": entries,
+        "p50_ms": float(np.percentile(took, 50)),
+        "p95_ms": float(np.percentile(took, 95)),
+    }
+
+
 def one_seed(home: Path, seed: int, args: argparse.Namespace) -> dict[str, Any]:
     """Teach, fold, and score learners against the control, for one seed."""
     settings = Settings.load(home=home, seed=seed)
@@ -183,6 +210,8 @@ def one_seed(home: Path, seed: int, args: argparse.Namespace) -> dict[str, Any]:
     for n, (label, trained) in enumerate(models.items()):
         rec = Recommender(trained, settings, checkpointer=InMemorySaver(), log=None)
         rows[label] = learn(rec, groups, args.learners, f"learner{n}")
+        # the catalog's own users: the served round's valid NDCG@10 (MovieLens users only)
+        rows[label]["catalog_valid_ndcg@10"] = float(trained.report.best_ndcg)
     return {
         "seed": seed,
         "groups": [
@@ -207,9 +236,19 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=1, help="rounds of every training")
     parser.add_argument("--seeds", default="2020", help="comma separated (tastes and models)")
     parser.add_argument("--json", action="store_true")
+    parser.add_argument(
+        "--append-cost-only", action="store_true", help="only time 200 log appends (fsync)"
+    )
     args = parser.parse_args()
     torch.set_num_threads(1)
     home = args.home or Path(tempfile.mkdtemp(prefix="feedback-loop-"))
+    if args.append_cost_only:
+        cost = append_cost(home)
+        sys.stdout.write(
+            f"log append ({cost['entries']} entries, flock + write + fsync): "
+            f"p50 {cost['p50_ms']:.2f} ms, p95 {cost['p95_ms']:.2f} ms\n"
+        )
+        return 0
     runs = [one_seed(home, int(seed), args) for seed in args.seeds.split(",")]
     result = {
         "args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
@@ -226,20 +265,30 @@ def main() -> int:
             f"turns, {run['teacher_likes']} 👍 on shown hidden films, {run['log_entries']} log "
             f"entries -> {run['thread_users']} thread users; training s {run['train_seconds']}\n"
         )
-    out("\n| model | seed | learners | success@5 | mean turns to success | turn p50 (ms) |\n")
-    out("|---|---|---|---|---|---|\n")
+    out(
+        "\n| model | seed | learners | success@5 | mean turns to success | ML-100K valid "
+        "NDCG@10 | turn p50 (ms) |\n"
+    )
+    out("|---|---|---|---|---|---|---|\n")
     labels = list(runs[0]["rows"])
     for label in labels:
         for run in runs:
             row = run["rows"][label]
             out(
                 f"| {label} | {run['seed']} | {row['episodes']} | {row['success@5']:.2f} | "
-                f"{row['mean_turns']:.2f} | {row['p50_ms']:.0f} |\n"
+                f"{row['mean_turns']:.2f} | {row['catalog_valid_ndcg@10']:.4f} | "
+                f"{row['p50_ms']:.0f} |\n"
             )
         if len(runs) > 1:
             success = statistics.median(r["rows"][label]["success@5"] for r in runs)
             turns = statistics.median(r["rows"][label]["mean_turns"] for r in runs)
-            out(f"| {label} | median | | {success:.2f} | {turns:.2f} | |\n")
+            ndcg = statistics.median(r["rows"][label]["catalog_valid_ndcg@10"] for r in runs)
+            out(f"| {label} | median | | {success:.2f} | {turns:.2f} | {ndcg:.4f} | |\n")
+    cost = append_cost(home)
+    out(
+        f"\nlog append ({cost['entries']} entries, flock + write + fsync): "
+        f"p50 {cost['p50_ms']:.2f} ms, p95 {cost['p95_ms']:.2f} ms\n"
+    )
     return 0
 
 
