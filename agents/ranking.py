@@ -10,6 +10,13 @@ Features per (user, candidate):
 A small MLP learns to combine them with a listwise softmax loss on a per-user hold-out carved out
 of train (never the valid split), so it learns how far to trust each peer on scores it did not see
 being fitted.
+
+From dialogue corpora (``train --with-dialogues``, :mod:`recagents.data.union`): the item-item
+model counts every dialogue as a weighted user (films named in one conversation co-occur:
+``X' W X``), popularity counts mentions, and a dialogue's hold-out is the last suggestion the
+seeker accepted, so the MLP learns which suggestion was taken given the films named before it
+(the ones turned down are not positives); its ``activity`` feature tells a five-film dialogue
+from a hundred-rating user.
 """
 
 from __future__ import annotations

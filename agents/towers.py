@@ -215,6 +215,12 @@ class _Tower(Agent):
 class UserProfileAgent(_Tower):
     """User tower: encodes a user's history and description into a vector.
 
+    From dialogue corpora (``train --with-dialogues``, :mod:`recagents.data.union`): each
+    dialogue is a user whose history is the films named in it (minus those the seeker turned
+    down) and whose description is the seeker's words, weighted in the loss; so the map from a
+    handful of films and a request to a vector, the one a cold chat user gets, is fitted on
+    real requests too.
+
     Options: ``shard`` / ``shards`` (data-parallel replicas own ``user % shards == shard``).
     """
 
@@ -321,7 +327,12 @@ class UserProfileAgent(_Tower):
 
 @register
 class ItemAgent(_Tower):
-    """Item tower: text embedding through a learned map, plus a collaborative residual."""
+    """Item tower: text embedding through a learned map, plus a collaborative residual.
+
+    From dialogue corpora (:mod:`recagents.data.union`): films named together in one
+    conversation are one (weighted) user's history, so their vectors and biases move towards
+    what conversations pair and ask for (co-mentions), not only what raters pair.
+    """
 
     name = "item"
     order = 20

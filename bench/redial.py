@@ -3,7 +3,8 @@
 Usage:
     .venv/bin/python bench/redial.py [--dialogues ../shared/data/redial/valid.jsonl]
         [--redial-train ../shared/data/redial/train.jsonl | none] [--seed 2020] [--home DIR]
-        [--json]
+        [--with-dialogues ../shared/data/redial/train.jsonl [--dialogue-weight W]]
+        [--score-slice A:B] [--quick] [--json]
 
 Relative ``--dialogues`` / ``--redial-train`` paths that do not exist from the working directory
 are taken relative to the repository root, so the defaults are ``/work/shared/data/redial/*``
@@ -52,12 +53,31 @@ Protocol (nothing from the target message or later is ever read):
    genres), a year range and people too, as in the chat graph. Recall@k = the target is in the
    top k, averaged over targets, for k = 1, 10, 50.
 
+The product's own path (the rows the issue asks for): :class:`ProductPath` runs the chat graph's
+``score_candidates`` and ``pick`` nodes on the state a cold chat thread holds after the dialogue
+so far (liked = the profile of step 5, disliked/rejected/seen and the hard constraints as parsed;
+no text vector, as the server passes none), so the ColdStart blend (one to three films), the
+popular-and-well-liked list (none), candidate retrieval from the item agent's serving vectors
+under the constraints and the blocked films are the server's; ``pick`` lists 50 films and a
+target outside them is a miss. ``--with-dialogues FILE`` ingests FILE into the bench home with
+the library's ReDial reader (``recagents ingest --dialogues``), leaves out every dialogue that
+is scored, and trains the agents on the union (``train_agents(..., dialogues=[name])``, what
+``recagents train --with-dialogues`` does; run ``redial-<corpus>-w<weight>``); its product-path
+row is then the main method. ``--score-slice 400:500`` with ``--dialogues train.jsonl`` is the
+inner split the dialogue weight was chosen on (the 100 scored dialogues are left out of the
+training corpus); ``--quick`` scores only that row. The MovieLens test NDCG@10 of both runs
+(catalog users only) is printed under the table.
+
 Rows of the table (same targets, exclusions and hard filters unless said otherwise):
 
 - popularity (MovieLens train interaction counts); text only (cosine of the seeker's words with
   item texts); agents fed only the mentioned movies, no understanding and no filters;
-- **agents + understanding**: the protocol above, MovieLens-trained only. Its numbers are the
-  top-level ``recall@1/10/50`` keys.
+- agents + understanding: the protocol above, MovieLens-trained only, calling
+  ``TrainedAgents.profile_scores`` directly (with the seeker's words as a text vector): not the
+  server's path, kept for comparison with earlier figures;
+- product path, MovieLens-trained agents; product path, agents trained with the dialogues (with
+  ``--with-dialogues``): see above. The main method (top-level ``recall@1/10/50`` keys) is the
+  product path, with dialogues when given.
 - With ``--redial-train`` (default ``train.jsonl``, 500 dialogues): ReDial-train popularity
   (dialogues mentioning the movie), ReDial-train co-mentions (:class:`CoMentions`: dialogues
   mentioning the movie together with the ones mentioned so far, older mentions decayed by
@@ -114,7 +134,11 @@ from recagents.config import Settings  # noqa: E402
 from recagents.data import Dataset, load_dataset  # noqa: E402
 from recagents.data.splits import rs_split  # noqa: E402
 from recagents.encoder import encoder_from_settings  # noqa: E402
+from recagents.graph.context import Context  # noqa: E402
+from recagents.graph.deps import GraphDeps  # noqa: E402
+from recagents.graph.engine import Engine  # noqa: E402
 from recagents.graph.explain import template_reason, verify_titles  # noqa: E402
+from recagents.graph.nodes import pick, score_candidates  # noqa: E402
 from recagents.graph.understand import CatalogMatcher, IntentParser  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
@@ -134,6 +158,10 @@ YEAR_TOLERANCE = 1
 
 AGENTS = "agents + understanding"
 FUSED = "ReDial-train co-mentions + agents + understanding"
+PRODUCT = "product path (server's cold thread), MovieLens-trained agents"
+PRODUCT_DIALOGUES = "product path, agents trained with ReDial-train dialogues"
+#: Name of the corpus ``--with-dialogues`` ingests into the bench home.
+CORPUS = "redial-train"
 
 _MENTION = re.compile(r"@(\d+)")
 _YEAR = re.compile(r"\(\s*(\d{4})\s*\)\s*$")
@@ -568,6 +596,67 @@ class Scorers:
         return mask
 
 
+class ProductPath:
+    """The server's own path for a cold chat thread: the graph's nodes on the thread's state.
+
+    At each target turn the thread state is what the chat graph holds for a new user (no user
+    id) after the dialogue so far: ``liked`` = the mentioned films the seeker did not dislike or
+    turn down (as :meth:`Scorers.profile_items`), ``disliked``/``rejected``/``seen`` as the
+    parser read them, the hard ``constraints``. The graph's own ``score_candidates`` and
+    ``pick`` nodes then run, exactly as in a chat turn: :func:`~recagents.graph.deps.
+    profile_for` -> :meth:`Engine.profile_scores` (ColdStart: the popular, well-liked list
+    with no film, the blend with one to three, the agents beyond), candidates from the item
+    agent's serving vectors under the hard constraints plus the best-scored items, blocked
+    films dropped, ``pick``'s order (``choose``: a cold list is spread over genres). The
+    seeker's words are not a text vector here because the server passes none. ``pick`` is
+    asked for ``max(KS)`` films; a target outside that list is a miss at every k.
+    """
+
+    def __init__(self, engine: Engine, parser: IntentParser) -> None:
+        self.engine = engine
+        self.deps = GraphDeps(engine=engine, parser=parser)
+        self.runtime: Any = type("Runtime", (), {"context": Context(k=max(KS))})()
+
+    def state(self, turn: Turn) -> dict[str, Any]:
+        """The cold thread's state after the dialogue so far."""
+        external = self.engine.dataset.item_map.external
+        return {
+            "user_id": None,
+            "liked": [external(i) for i in Scorers.profile_items(turn)],
+            "disliked": [external(i) for i in turn.disliked],
+            "rejected": [external(i) for i in turn.rejected],
+            "seen": [external(i) for i in turn.seen],
+            "anchors": [],
+            "shown": [],
+            "constraints": dict(turn.constraints),
+            "intent": {},
+        }
+
+    def ranked(self, turn: Turn) -> list[int]:
+        """The item indices the server would list, best first."""
+        state = self.state(turn)
+        state.update(score_candidates(self.deps, state, self.runtime))  # type: ignore[arg-type]
+        out = pick(self.deps, state, self.runtime)  # type: ignore[arg-type]
+        index = self.engine.dataset.item_map.index
+        return [index(r["item_id"]) for r in out.get("ranked") or []]
+
+
+def evaluate_product(corpus: Corpus, path: ProductPath, name: str) -> MethodResult:
+    """Recall@k of the server's list at every target turn (see :class:`ProductPath`)."""
+    result = MethodResult(name)
+    began = time.perf_counter()
+    for turn in corpus.turns:
+        ranked = path.ranked(turn)
+        position = {item: rank for rank, item in enumerate(ranked)}
+        for target in turn.targets:
+            rank = position.get(target, len(ranked) + max(KS))
+            result.targets += 1
+            for k in KS:
+                result.hits[k] += int(rank < k)
+    result.seconds = time.perf_counter() - began
+    return result
+
+
 def target_rank(scores: np.ndarray, target: int) -> int:
     """0-based rank of ``target`` (ties broken by item index, as a stable sort would)."""
     value = scores[target]
@@ -692,9 +781,9 @@ class TitleAudit:
 # ------------------------------------------------------------------------------------ main
 
 
-def finished_run(settings: Settings, dataset: Dataset) -> bool:
-    """Whether ``settings.home`` already holds a finished ``redial`` run to resume."""
-    return (run_dir_for(settings, dataset.name, "redial") / "metrics.json").exists()
+def finished_run(settings: Settings, dataset: Dataset, run_name: str = "redial") -> bool:
+    """Whether ``settings.home`` already holds a finished run of that name to resume."""
+    return (run_dir_for(settings, dataset.name, run_name) / "metrics.json").exists()
 
 
 def build_engine(settings: Settings, dataset: Dataset, seed: int) -> TrainedAgents:
@@ -702,6 +791,75 @@ def build_engine(settings: Settings, dataset: Dataset, seed: int) -> TrainedAgen
     split = rs_split(dataset, seed)
     resume = finished_run(settings, dataset)
     return train_agents(split, settings, run_name="redial", progress=False, resume=resume)
+
+
+def dialogue_engine(
+    settings: Settings,
+    dataset: Dataset,
+    seed: int,
+    path: Path,
+    scored: set[str],
+    weight: float | None,
+) -> tuple[TrainedAgents, dict[str, Any]]:
+    """Ingest ``path`` into the home (minus the scored dialogues), train the agents with it.
+
+    The corpus is read by the library's ReDial reader with the matcher ``recagents ingest
+    --dialogues`` uses, saved under the home like an ingested corpus, and the run trained by
+    name (``train_agents(..., dialogues=[name])``, what ``recagents train --with-dialogues``
+    does). A scored dialogue is never in the training corpus: with ``--dialogues`` drawn from
+    the same file, its dialogues are left out before saving.
+    """
+    from recagents.data.dialogues import read_redial, save_dialogues
+    from recagents.data.union import DIALOGUE_WEIGHT
+
+    corpus = read_redial(path, dataset, CatalogMatcher(dataset).find, name=CORPUS)
+    kept = [d for d in corpus.dialogues if d.dialogue_id not in scored]
+    left_out = len(corpus.dialogues) - len(kept)
+    name = CORPUS if not left_out else f"{CORPUS}-minus{left_out}"
+    corpus.name, corpus.dialogues = name, kept
+    save_dialogues(corpus, settings.home)
+    weight = DIALOGUE_WEIGHT if weight is None else weight
+    run_name = f"redial-{name}-w{weight:g}"
+    resume = finished_run(settings, dataset, run_name)
+    trained = train_agents(
+        rs_split(dataset, seed),
+        settings,
+        run_name=run_name,
+        progress=False,
+        resume=resume,
+        dialogues=[name],
+        dialogue_weight=weight,
+    )
+    facts = {
+        "corpus": name,
+        "dialogues_in_corpus": len(kept),
+        "scored_dialogues_left_out": left_out,
+        "run": run_name,
+        "resumed": resume,
+        "train_seconds": round(trained.seconds, 1),
+        **(trained.dialogues or {}),
+    }
+    return trained, facts
+
+
+def movielens_metrics(trained: TrainedAgents, dataset: Dataset, seed: int) -> dict[str, Any]:
+    """The run's MovieLens figures: chosen round, its valid NDCG@10, test NDCG/Recall@10.
+
+    Test as ``recagents train`` reports it (full ranking, train and valid excluded), over the
+    catalog's own users only (a union's dialogue users have no valid or test items).
+    """
+    from recagents.eval.metrics import evaluate_ranking
+
+    split = rs_split(dataset, seed)
+    train, valid, test = split.matrix("train"), split.matrix("valid"), split.matrix("test")
+    metrics = evaluate_ranking(trained.score, test, train + valid)
+    return {
+        "best_round": trained.report.best_round,
+        "valid_ndcg@10": round(float(trained.report.best_ndcg), 4),
+        "test_ndcg@10": round(float(metrics["ndcg@10"]), 4),
+        "test_recall@10": round(float(metrics["recall@10"]), 4),
+        "test_users": int(metrics["users"]),
+    }
 
 
 def peak_rss_mb() -> float:
@@ -731,33 +889,71 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     dataset = load_dataset(DATASET)
     load_seconds = time.perf_counter() - began
     resumed = finished_run(settings, dataset)
-    engine = build_engine(settings, dataset, args.seed)
-    print(f"  agents ready in {engine.seconds:.0f}s", file=sys.stderr, flush=True)
 
     began = time.perf_counter()
-    popularity = np.asarray(engine.context.train.sum(axis=0)).ravel()
+    # MovieLens train counts (what the agents' context holds), for the parser's tie-breaks
+    popularity = np.asarray(rs_split(dataset, args.seed).matrix("train").sum(axis=0)).ravel()
     parser = IntentParser(dataset, popularity)
     titles = TitleMap(dataset, parser.matcher)
-    corpus = DialogueReader(dataset, parser, titles).read(read_dialogues(args.dialogues))
+    scored_dialogues = read_dialogues(args.dialogues)
+    if args.score_slice:
+        start, _, stop = args.score_slice.partition(":")
+        scored_dialogues = scored_dialogues[int(start or 0) : int(stop) if stop else None]
+    corpus = DialogueReader(dataset, parser, titles).read(scored_dialogues)
     co_mentions = None
     if args.redial_train is not None:
         co_mentions = CoMentions(read_dialogues(args.redial_train), titles, popularity)
     read_seconds = time.perf_counter() - began
 
+    union: dict[str, Any] = {}
+    with_dialogues = None
+    if args.with_dialogues is not None:
+        scored = {str(d.get("conversationId")) for d in scored_dialogues}
+        trained, union = dialogue_engine(
+            settings, dataset, args.seed, args.with_dialogues, scored, args.dialogue_weight
+        )
+        print(f"  agents with dialogues ready in {trained.seconds:.0f}s", file=sys.stderr)
+        union["movielens"] = movielens_metrics(trained, dataset, args.seed)
+        with_dialogues = evaluate_product(
+            corpus, ProductPath(Engine(trained), parser), PRODUCT_DIALOGUES
+        )
+        del trained
+        if args.quick:  # tuning: only this row
+            return {
+                "recall@10": round(with_dialogues.recall(10), 4),
+                "product_path_with_dialogues": _row(with_dialogues),
+                "targets": with_dialogues.targets,
+                "turns": len(corpus.turns),
+                "dialogues": corpus.dialogues,
+                "matched_share": round(corpus.matched_share, 4),
+                "dialogue_union": union,
+                "score_slice": args.score_slice,
+                "dialogues_file": str(args.dialogues),
+                "peak_rss_mb": round(peak_rss_mb()),
+            }
+    engine = build_engine(settings, dataset, args.seed)
+    print(f"  agents ready in {engine.seconds:.0f}s", file=sys.stderr, flush=True)
+    product = evaluate_product(corpus, ProductPath(Engine(engine), parser), PRODUCT)
+    movielens_only = movielens_metrics(engine, dataset, args.seed)
+
     scorers = Scorers(engine, settings, co_mentions)
     scorers.encode([t.seeker_text for t in corpus.turns])
     audit = TitleAudit(scorers, parser.matcher)
-    main = evaluate(corpus, scorers.agents_scores, AGENTS, scorers, on_turn=audit)
+    agents_row = evaluate(corpus, scorers.agents_scores, AGENTS, scorers, on_turn=audit)
+    main = with_dialogues or product
     methods = [
         evaluate(corpus, scorers.popularity_scores, "popularity (MovieLens train)", scorers),
         evaluate(corpus, scorers.text_scores, "text only (seeker's words)", scorers),
         evaluate(
             corpus, scorers.mentions_scores, "agents, mentioned movies only", scorers, filters=False
         ),
-        main,
+        agents_row,
+        product,
     ]
+    if with_dialogues is not None:
+        methods.append(with_dialogues)
     fused = None
-    if co_mentions is not None:
+    if co_mentions is not None and not args.quick:
         fused = evaluate(corpus, scorers.fused_scores, FUSED, scorers)
         methods += [
             evaluate(corpus, scorers.redial_popularity_scores, "ReDial-train popularity", scorers),
@@ -777,7 +973,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "target_mentions": corpus.target_mentions,
         "dialogues": corpus.dialogues,
         "turns": len(corpus.turns),
-        "main_method": AGENTS,
+        "main_method": main.name,
+        "agents_understanding_direct": _row(agents_row),
+        "product_path_movielens": _row(product),
+        "product_path_with_dialogues": _row(with_dialogues) if with_dialogues else None,
+        "dialogue_union": union or None,
+        "movielens_only": movielens_only,
+        "score_slice": args.score_slice,
         "with_redial_train": _row(fused) if fused is not None else None,
         "methods": {m.name: _row(m) for m in methods},
         "train_seconds": round(engine.seconds, 1),
@@ -816,11 +1018,29 @@ def print_table(report: dict[str, Any]) -> None:
     print()
     print(
         f"hallucinated titles: {report['hallucinated_titles']} in "
-        f"{report['explained_items']} template reasons (top-10 of the main method; "
+        f"{report['explained_items']} template reasons (top-10 of the direct agents row; "
         f"{report['person_names_read_as_titles']} person names read as titles set apart); "
         f"agents {'reloaded' if report['agents_resumed'] else 'trained'} in "
         f"{report['train_seconds']}s, peak RSS {report['peak_rss_mb']} MiB"
     )
+    ml = report.get("movielens_only") or {}
+    union = report.get("dialogue_union") or {}
+    if ml:
+        print(
+            f"MovieLens-only agents: round {ml['best_round']}, valid NDCG@10 "
+            f"{ml['valid_ndcg@10']:.4f}, test NDCG@10 {ml['test_ndcg@10']:.4f} "
+            f"({ml['test_users']} users)"
+        )
+    if union:
+        uml = union.get("movielens") or {}
+        print(
+            f"agents with dialogues: corpus {union['corpus']} ({union['users']} dialogue users, "
+            f"{union['interactions']} films, weight {union['weight']:g}, "
+            f"{union['scored_dialogues_left_out']} scored dialogues left out), run "
+            f"{union['run']} ({'reloaded' if union['resumed'] else 'trained'} in "
+            f"{union['train_seconds']}s): round {uml.get('best_round')}, valid NDCG@10 "
+            f"{uml.get('valid_ndcg@10', 0):.4f}, test NDCG@10 {uml.get('test_ndcg@10', 0):.4f}"
+        )
 
 
 def main() -> int:
@@ -837,6 +1057,24 @@ def main() -> int:
         default=str(DEFAULT_TRAIN),
         help="ReDial dialogues for the co-mention rows ('none' to skip them)",
     )
+    parser.add_argument(
+        "--with-dialogues",
+        type=Path,
+        help="ReDial JSON lines to ingest into the home and train the agents with (the scored "
+        "dialogues are left out of it); adds the product-path row with those agents",
+    )
+    parser.add_argument(
+        "--dialogue-weight", type=float, help="a dialogue user's weight (default: the library's)"
+    )
+    parser.add_argument(
+        "--score-slice",
+        help="score only dialogues A:B of --dialogues (an inner split of train.jsonl for tuning)",
+    )
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="with --with-dialogues: score only the product path with dialogues (tuning runs)",
+    )
     parser.add_argument("--seed", type=int, default=2020)
     parser.add_argument(
         "--home", type=Path, help="settings home, kept for reuse (default: a temporary folder)"
@@ -844,6 +1082,8 @@ def main() -> int:
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args()
     args.dialogues = _resolve(args.dialogues)
+    if args.with_dialogues is not None:
+        args.with_dialogues = _resolve(args.with_dialogues)
     train = str(args.redial_train or "").strip()
     args.redial_train = None if train.lower() in {"", "none"} else _resolve(Path(train))
     if args.home is None:  # a throw-away home: trained from scratch, removed afterwards
@@ -854,7 +1094,7 @@ def main() -> int:
             report = run(args)
     else:
         report = run(args)
-    if args.json:
+    if args.json or args.quick:
         print(json.dumps(report))
     else:
         print_table(report)

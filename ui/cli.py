@@ -265,17 +265,19 @@ def cmd_train(args: argparse.Namespace) -> int:
 
         recover_run(run_dir_for(settings, dataset.name, args.run))
     split = rs_split(dataset, settings.seed)
-    dialogues, resume, run_name, warm = None, args.resume, args.run, None
+    # None: as the run recorded (resume) or none
+    dialogues, resume, run_name, warm = args.with_dialogues, args.resume, args.run, None
     if args.with_feedback:
-        from recagents.agents.trainer import run_dir_for
+        from recagents.agents.trainer import recorded_dialogues, run_dir_for
         from recagents.ui.server import feedback_corpora, feedback_round_source
 
         if args.resume:  # an incremental round: continue the served model on the grown users
             warm = feedback_round_source(split, settings, args.run, roles=roles)
             run_name = other_run(args.run)
-        dialogues = feedback_corpora(
-            settings, dataset.name, run_dir_for(settings, dataset.name, args.run)
-        )
+        if dialogues is None:  # the corpora the run learned from stay
+            recorded = recorded_dialogues(run_dir_for(settings, dataset.name, args.run)) or {}
+            dialogues = list(recorded.get("corpora") or [])
+        dialogues = feedback_corpora(settings, dataset.name, dialogues)
         _out(
             f"feedback round: training run '{run_name}' on {dataset.name} with dialogue corpora "
             f"{dialogues}" + (f", starting from run '{args.run}'" if warm is not None else "")
@@ -291,6 +293,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         run_name=run_name,
         resume=resume,
         dialogues=dialogues,
+        dialogue_weight=args.dialogue_weight,
         warm_start=warm,
     )
     report = trained.report
@@ -302,6 +305,16 @@ def cmd_train(args: argparse.Namespace) -> int:
             f"{record.valid.get('recall@10', 0.0):>15.4f}  {record.seconds:>7.1f}{mark}"
         )
     _out(f"stopped: {report.stopped}")
+    if trained.dialogues:
+        union = trained.dialogues
+        _out(
+            f"with dialogue corpora {', '.join(union['corpora'])}: {union['users']} dialogue users "
+            f"({union['interactions']} films, weight {union['weight']:g}) in every round; the "
+            "item agent and the ranking agent's item-item model learn which films are named "
+            "together, the user agent the seekers' words and films, the ranking agent which "
+            f"suggestions were accepted ({union['accepted_holdout']}); valid and test are "
+            f"{dataset.name}'s own users"
+        )
     train, valid, test = split.matrix("train"), split.matrix("valid"), split.matrix("test")
     metrics = evaluate_ranking(trained.score, test, train + valid)
     _out(
@@ -547,6 +560,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--run", default="default", help="run name (checkpoint folder)")
     p.add_argument(
         "--resume", action="store_true", help="continue the named run after its last finished round"
+    )
+    p.add_argument(
+        "--with-dialogues",
+        action="append",
+        metavar="NAME",
+        help="also learn from an ingested dialogue corpus (repeatable; see `ingest --dialogues`); "
+        "with --resume, the run's own corpora by default",
+    )
+    p.add_argument(
+        "--dialogue-weight",
+        type=float,
+        help="a dialogue user's weight next to a catalog user's (default: chosen on ReDial train)",
     )
     p.add_argument(
         "--with-feedback",

@@ -288,6 +288,15 @@ def learning_markdown(report: Mapping[str, Any], training: Mapping[str, Any] | N
     ]
     if report.get("stopped"):
         lines.append(f"**Stopped:** {_e(report['stopped'])}.")
+    union = report.get("dialogues")
+    if isinstance(union, Mapping) and union.get("corpora"):
+        lines.append(
+            f"**Learned from conversations:** {_e(', '.join(map(str, union['corpora'])))} "
+            f"({union.get('users', 0)} dialogues as users, weight {union.get('weight', 1):g}): "
+            "the item agent and the ranking agent's item-item model learn which films are "
+            "named together, the user agent the seekers' words and films, the ranking agent "
+            "which suggestions were taken."
+        )
     if report.get("run_dir"):
         lines.append(f"**Run folder:** `{_e(report['run_dir'])}` (metrics.json, rounds.png).")
     if training and training.get("state") not in (None, "idle"):

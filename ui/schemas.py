@@ -204,6 +204,11 @@ class RunInfo(BaseModel):
     stopped: str
     run_dir: str = Field(description="the run's folder name under the server's runs folder")
     last_valid: dict[str, float | None]
+    dialogues: dict[str, Any] | None = Field(
+        default=None,
+        description="the dialogue corpora the run learned from with the catalog (corpora, "
+        "weight, users, interactions, accepted_holdout), or null",
+    )
 
     model_config = ConfigDict(populate_by_name=True)
 

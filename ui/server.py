@@ -20,7 +20,6 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from recagents.config import Settings
@@ -142,22 +141,20 @@ class _RoundProgress(logging.Handler):
             self.progress(0.15 + 0.8 * number / (self.max_rounds + 1), message)
 
 
-def feedback_corpora(settings: Settings, catalog: str, run_dir: Path) -> list[str]:
-    """The dialogue corpora a feedback round trains on: the run's own, and the log as it is now.
+def feedback_corpora(settings: Settings, catalog: str, corpora: Sequence[str]) -> list[str]:
+    """The dialogue corpora a feedback round trains on: ``corpora`` and the log as it is now.
 
-    The log is saved as a new corpus ``feedback-<time>`` (each thread a user;
+    The log is saved as a new corpus ``feedback-<time>-<pid>`` (each thread a user;
     :func:`~recagents.data.feedback.snapshot_feedback`), which the new run records, so a served
-    home reloads exactly the users it was trained with. An earlier snapshot is replaced: the log
-    holds everything it held, minus forgotten threads.
+    home reloads exactly the users it was trained with. An earlier snapshot among ``corpora`` is
+    replaced: the log holds everything it held, minus forgotten threads.
 
     Raises:
         DataError: The log has no thread that named a film of ``catalog`` yet.
     """
-    from recagents.agents.trainer import recorded_dialogues
     from recagents.data.feedback import FEEDBACK_PREFIX, FeedbackLog, snapshot_feedback
 
-    recorded = recorded_dialogues(run_dir) or {}
-    kept = [c for c in recorded.get("corpora") or [] if not c.startswith(FEEDBACK_PREFIX)]
+    kept = [c for c in corpora if not c.startswith(FEEDBACK_PREFIX)]
     snapshot = snapshot_feedback(settings.home, catalog)
     if snapshot is None:
         raise DataError(
@@ -215,6 +212,9 @@ def make_trainer(
 
     The new run goes to whichever of :data:`RUN_NAMES` is not being served, so chats keep
     working on the old vectors until the swap; threads, chat model and settings carry over.
+    ``train(progress, dialogues=[...])`` learns from those ingested dialogue corpora with the
+    catalog (``None``: the ones the serving model learned from);
+    ``train(progress, with_feedback=True)`` adds the interaction log (a feedback round).
 
     Args:
         settings: Settings of the served recommender.
@@ -224,8 +224,12 @@ def make_trainer(
     """
     lock = threading.Lock()
 
-    def train(progress: Callable[[float, str], None], with_feedback: bool = False) -> Any:
-        from recagents.agents.trainer import run_dir_for, train_agents
+    def train(
+        progress: Callable[[float, str], None],
+        dialogues: Sequence[str] | None = None,
+        with_feedback: bool = False,
+    ) -> Any:
+        from recagents.agents.trainer import train_agents
         from recagents.data import load_dataset
         from recagents.data.splits import rs_split
         from recagents.ui.facade import Recommender
@@ -236,17 +240,15 @@ def make_trainer(
             run_name = RUN_NAMES[1] if not serving.endswith(f"-{RUN_NAMES[1]}") else RUN_NAMES[0]
             progress(0.02, "loading the dataset")
             split = rs_split(load_dataset(settings.dataset, home=settings.home), settings.seed)
-            dialogues, warm = None, None
+            if dialogues is None:  # keep what the serving model learned from
+                dialogues = list((old.engine.trained.dialogues or {}).get("corpora") or [])
+            warm = None
             if with_feedback:  # the live threads join as users; the served model continues
-                serving_run = serving.rsplit("-", 1)[-1]
-                dialogues = feedback_corpora(
-                    settings,
-                    split.dataset.name,
-                    run_dir_for(settings, split.dataset.name, serving_run),
-                )
+                dialogues = feedback_corpora(settings, split.dataset.name, dialogues)
                 warm = old.engine.trained
-                progress(0.05, f"feedback round: {dialogues[-1]} ({len(dialogues)} corpora)")
-            progress(0.08, f"encoding texts (cached) and training run '{run_name}'")
+                progress(0.05, f"feedback round: the interaction log as corpus {dialogues[-1]}")
+            with_talk = f" with dialogues {', '.join(dialogues)}" if dialogues else ""
+            progress(0.08, f"encoding texts (cached) and training run '{run_name}'{with_talk}")
             source = logging.getLogger("recagents.agents.rounds")
             handler = _RoundProgress(progress, max_rounds)
             level = source.level

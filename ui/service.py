@@ -11,7 +11,7 @@ import logging
 import math
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import PurePath
 from typing import Any
@@ -25,7 +25,9 @@ logger = logging.getLogger(__name__)
 #: ``progress(fraction in [0, 1], message)``: how a trainer reports where it is.
 ProgressFn = Callable[[float, str], None]
 #: Trains (or reloads) and returns a new :class:`~recagents.ui.facade.Recommender`.
-Trainer = Callable[[ProgressFn], Any]
+#: ``trainer(progress)`` or ``trainer(progress, dialogues=[...])``: trains and returns a new
+#: recommender (``dialogues``: the ingested corpora to learn from with the catalog).
+Trainer = Callable[..., Any]
 
 
 def jsonable(value: Any) -> Any:
@@ -67,6 +69,11 @@ class _Catalog:
     folded: list[str]
     popularity: np.ndarray
     genres: list[str]
+
+
+def _dialogues(engine: Any) -> dict[str, Any] | None:
+    """What the serving run records about its dialogue corpora (``None``: catalog only)."""
+    return getattr(getattr(engine, "trained", None), "dialogues", None)
 
 
 class Service:
@@ -353,6 +360,7 @@ class Service:
                     # server keeps its files, which is none of a caller's business.
                     "run_dir": PurePath(report.run_dir).name if report.run_dir else "",
                     "last_valid": dict(last.valid) if last else {},
+                    "dialogues": _dialogues(engine),
                 },
                 "training": self.training.to_dict(),
             }
@@ -360,20 +368,59 @@ class Service:
 
     def report(self) -> dict[str, Any]:
         """The last training run's report as plain data (what ``metrics.json`` holds)."""
-        report = self._recommender.engine.report
-        return jsonable({**report.to_dict(), "run_dir": report.run_dir})
+        engine = self._recommender.engine
+        report = engine.report
+        return jsonable(
+            {**report.to_dict(), "run_dir": report.run_dir, "dialogues": _dialogues(engine)}
+        )
 
-    def start_training(self, *, with_feedback: bool = False) -> bool:
+    def dialogue_options(self) -> tuple[list[str], list[str]]:
+        """The home's ingested dialogue corpora, and those the serving model learned from.
+
+        The interaction log's snapshots (``feedback-*``) are left out: the feedback option
+        takes the log as it is now, so an old snapshot is never offered on its own.
+        """
+        from recagents.data.dialogues import dialogue_names
+        from recagents.data.feedback import FEEDBACK_PREFIX
+
+        rec = self._recommender
+        settings = getattr(rec, "settings", None)
+        names = dialogue_names(settings.home) if settings is not None else []
+        trained = getattr(rec.engine, "trained", None)
+        serving = list((getattr(trained, "dialogues", None) or {}).get("corpora") or [])
+        names = [n for n in names if not n.startswith(FEEDBACK_PREFIX)]
+        serving = [n for n in serving if not n.startswith(FEEDBACK_PREFIX)]
+        return sorted(set(names) | set(serving)), serving
+
+    def start_training(
+        self, dialogues: Sequence[str] | None = None, *, with_feedback: bool = False
+    ) -> bool:
         """Run the trainer in a background thread; ``False`` when one is already running.
 
-        ``with_feedback``: a feedback round (the interaction log folded in; the trainer is
-        called with ``with_feedback=True``).
+        Args:
+            dialogues: Ingested dialogue corpora to train on with the catalog; ``None``: the
+                trainer's default (those the serving model learned from).
+            with_feedback: A feedback round: the interaction log's threads join as users and
+                the serving model's weights are round 0 (the trainer gets
+                ``with_feedback=True``).
 
         Raises:
             ConfigError: No trainer was configured.
+            DataError: A named corpus is not ingested in this home (checked before starting).
         """
         if self.trainer is None:
             raise ConfigError("training from the UI is not available: no trainer configured")
+        if dialogues is not None:
+            known = self.dialogue_options()[0]
+            unknown = [d for d in dialogues if d not in known]
+            if unknown:
+                raise DataError(
+                    f"unknown dialogue corpus {unknown[0]!r}: ingest it with `recagents ingest "
+                    f"--dialogues FILE --name {unknown[0]}` (found: {', '.join(known) or 'none'})"
+                )
+        options: dict[str, Any] = {} if dialogues is None else {"dialogues": list(dialogues)}
+        if with_feedback:
+            options["with_feedback"] = True
         with self._lock:
             if self.training.state == "running":
                 return False
@@ -384,10 +431,7 @@ class Service:
                 runs=self.training.runs,
             )
             self._thread = threading.Thread(
-                target=self._train,
-                args=(with_feedback,),
-                name="recagents-train",
-                daemon=True,
+                target=self._train, args=(options,), name="recagents-train", daemon=True
             )
             self._thread.start()
         return True
@@ -396,14 +440,11 @@ class Service:
         self.training.progress = max(0.0, min(1.0, float(fraction)))
         self.training.message = str(message)
 
-    def _train(self, with_feedback: bool = False) -> None:
+    def _train(self, options: dict[str, Any]) -> None:
         trainer = self.trainer
         assert trainer is not None
         try:
-            if with_feedback:
-                recommender = trainer(self._progress, with_feedback=True)  # type: ignore[call-arg]
-            else:
-                recommender = trainer(self._progress)
+            recommender = trainer(self._progress, **options)
         except Exception as exc:  # reported in the UI; the old recommender keeps serving
             logger.exception("training failed")
             self.training.state = "failed"

@@ -10,9 +10,9 @@ built here, once, so every agent sees the same dialogue users in the collaborati
 - its interactions (train part only) are the films mentioned in it that the seeker did not turn
   down (``mentioned`` minus ``disliked``): films named together in one conversation go together,
   which is what a recommender suggests next;
-- the suggestions the seeker accepted (``accepted``) are flagged ``holdout``: the ranking agent
-  learns on them (which suggestions were taken, given the rest of the conversation) instead of a
-  random tenth;
+- the last suggestion the seeker accepted (``accepted``) is flagged ``holdout``: the ranking
+  agent learns on it (which suggestion was taken, given the rest of the conversation) instead of
+  a random tenth; the towers and the item-item model learn from the other films;
 - its text (``said``) is the seeker's words, so the user-profile agent's text seed for that user
   is what the seeker asked for;
 - a weight per user (:func:`user_weights`): a dialogue names five or six films where a MovieLens
@@ -40,6 +40,9 @@ DIALOGUE_WEIGHT = 10.0
 #: Column of the train frame that marks rows the ranking agent must learn on (accepted
 #: suggestions); absent for catalog-only splits.
 HOLDOUT_COLUMN = "holdout"
+#: A dialogue holds out its last accepted suggestion for the ranking agent only when it names at
+#: least this many films (the others stay in the towers' training).
+MIN_FILMS_TO_HOLD = 3
 #: The seeker's words kept as a dialogue user's text (characters; the encoder reads ~256 tokens).
 MAX_SAID_CHARS = 1500
 
@@ -152,13 +155,13 @@ def dialogue_union(
             user = first + len(user_ids)
             user_ids.append(corpus.user_id(dialogue))
             said.append(str(dialogue.seeker_text or "")[:MAX_SAID_CHARS])
-            accepted = set(dialogue.accepted)
-            # a user made only of accepted films keeps them all in training
-            flag_any = 0 < len(accepted & set(films)) < len(films)
+            taken = [f for f in dialogue.accepted if f in set(films)]
+            # the last suggestion taken is the ranking agent's to learn on, when at least two
+            # other films stay in training (the towers and the item-item model learn from them)
+            held = taken[-1] if taken and len(films) >= MIN_FILMS_TO_HOLD else None
             for film, item in zip(films, items, strict=True):
-                flagged = flag_any and film in accepted
-                accepted_rows += int(flagged)
-                rows.append((user, int(item), flagged))
+                accepted_rows += int(film == held)
+                rows.append((user, int(item), film == held))
     if not user_ids:
         raise DataError(
             f"dialogue corpora {names} hold no dialogue with a film of {dataset.name!r} to learn"

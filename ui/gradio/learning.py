@@ -30,12 +30,13 @@ class LearningTab:
     agents: gr.Dataframe
     train: gr.Button
     status: gr.Markdown
+    dialogues: gr.CheckboxGroup
     feedback: gr.Checkbox
 
     @property
     def outputs(self) -> list[Any]:
         """What :meth:`learning_outputs` fills, in its order."""
-        return [self.summary, self.plot, self.rounds, self.agents]
+        return [self.summary, self.plot, self.rounds, self.agents, self.dialogues]
 
     def learning_outputs(self) -> tuple[Any, ...]:
         """Summary, metrics figure, rounds table and agents table of the serving model."""
@@ -44,25 +45,33 @@ class LearningTab:
         summary = fmt.learning_markdown(report, agents.get("training"))
         rh, rows = fmt.rounds_table(report)
         ah, arows = fmt.agents_table(agents["agents"])
+        names, serving = self.service.dialogue_options()
         return (
             summary,
             fmt.rounds_figure(report),
             gr.Dataframe(value=rows, headers=rh),
             gr.Dataframe(value=arows, headers=ah),
+            gr.CheckboxGroup(choices=names, value=serving, visible=bool(names)),
         )
 
     def on_train(
         self,
+        dialogues: list[str] | None = None,
         feedback: bool = False,
         progress: gr.Progress = gr.Progress(),  # noqa: B008
     ) -> str:
         """Start a training run and follow it on the progress bar until the new model serves.
 
+        ``dialogues``: the ticked dialogue corpora of the home, learned with the catalog;
         ``feedback``: the option "with live conversations" (a feedback round).
         """
         service = self.service
         try:
-            started = service.start_training(with_feedback=bool(feedback))
+            # a home without dialogue corpora trains as before (the trainer's default)
+            offered = service.dialogue_options()[0]
+            started = service.start_training(
+                list(dialogues or []) if offered else None, with_feedback=bool(feedback)
+            )
         except Exception as exc:
             return fmt.error_message(exc)
         if not started:
@@ -87,7 +96,7 @@ class LearningTab:
         """Train on click, one run at a time, then refresh the tab."""
         self.train.click(
             self.on_train,
-            [self.feedback],
+            [self.dialogues, self.feedback],
             self.status,
             api_visibility="private",
             concurrency_limit=1,
@@ -102,6 +111,17 @@ def build_learning_tab(service: Service) -> LearningTab:
     plot = gr.Plot(label="Validation metrics per round", elem_id="rounds-plot")
     rounds = gr.Dataframe(label="Rounds", interactive=False)
     agents = gr.Dataframe(label="Agents", interactive=False, elem_id="agents-table")
+    names, serving = service.dialogue_options()
+    dialogues = gr.CheckboxGroup(
+        choices=names,
+        value=serving,
+        label="Also learn from these conversations (ingested dialogue corpora)",
+        info="Each dialogue joins the rounds as a user: films named together, the seeker's "
+        "words, the suggestions taken. Ingest one with `recagents ingest --dialogues FILE`.",
+        visible=bool(names),
+        interactive=service.trainer is not None,
+        elem_id="train-dialogues",
+    )
     with gr.Row():
         train = gr.Button(
             "Train",
@@ -123,4 +143,4 @@ def build_learning_tab(service: Service) -> LearningTab:
         interactive=service.trainer is not None,
         elem_id="train-feedback",
     )
-    return LearningTab(service, summary, plot, rounds, agents, train, status, feedback)
+    return LearningTab(service, summary, plot, rounds, agents, train, status, dialogues, feedback)
