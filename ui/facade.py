@@ -21,7 +21,7 @@ from recagents.agents.base import ConversingRole
 from recagents.agents.trainer import TrainedAgents
 from recagents.config import Settings
 from recagents.data.feedback import FeedbackLog, LogEntry, now
-from recagents.errors import ConfigError, DataError
+from recagents.errors import ConfigError, DataError, RecagentsError
 from recagents.graph.context import MAX_MESSAGE_CHARS
 from recagents.graph.engine import Engine
 from recagents.graph.state import THREAD_CAPS, recent
@@ -382,14 +382,25 @@ class Recommender:
             How many log entries were removed, or ``None`` when the thread was never used
             (no checkpoint and no log entry: nothing to forget).
 
+        The log is rewritten first: if that fails, nothing is forgotten (the memory stays too)
+        and the caller gets the error, so a retry can finish the job.
+
         Raises:
             DataError: ``thread_id`` is not a valid thread id.
+            RecagentsError: The interaction log cannot be rewritten (disk full, permissions).
         """
         self._config(thread_id)
         with self.locks.hold(thread_id):
             known = self.janitor.head(thread_id) is not None
+            try:
+                removed = self.log.forget(thread_id) if self.log is not None else 0
+            except OSError as exc:
+                assert self.log is not None
+                raise RecagentsError(
+                    f"the interaction log {self.log.path} cannot be rewritten "
+                    f"({exc.strerror or exc}); thread {thread_id} was not forgotten"
+                ) from exc
             self.janitor.rollback(thread_id, None)  # None: every checkpoint of the thread
-            removed = self.log.forget(thread_id) if self.log is not None else 0
         if not known and not removed:
             return None
         logger.info("forgot thread %s (%d interaction-log entries)", thread_id, removed)

@@ -103,3 +103,23 @@ def test_delete_forgets_the_thread_and_its_log_entries_only(tmp_path: Path) -> N
             == "UnknownEntityError"
         )
         json_error(http.delete("/api/v1/threads/bad%20id"), 422)
+
+
+def test_a_forget_that_cannot_rewrite_the_log_forgets_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import recagents.data.feedback as feedback
+
+    def disk_full(*args: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    with sqlite_server(tmp_path) as (_, http):  # the server runs in this process
+        http.post("/api/v1/chat", json={"message": "I loved Film 1", "thread_id": "a"})
+        monkeypatch.setattr(feedback.os, "replace", disk_full)
+        error = json_error(http.delete("/api/v1/threads/a"), 503)
+        monkeypatch.undo()
+        assert error["type"] == "RecagentsError"
+        assert "a" in [e.thread_id for e in FeedbackLog.in_home(tmp_path).entries()]
+        assert http.get("/api/v1/threads/a").json()["liked"] == ["i1"]  # memory kept too
+        assert not list((tmp_path / "feedback").glob(".log.jsonl.*"))  # no temporary file left
+        assert http.delete("/api/v1/threads/a").status_code == 200  # a retry finishes the job
