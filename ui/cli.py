@@ -365,8 +365,8 @@ def cmd_feedback(args: argparse.Namespace) -> int:
         checkpointer = open_checkpointer("sqlite", settings)
         janitor = CheckpointJanitor(checkpointer)
         known = janitor.head(args.thread) is not None
+        removed = log.forget(args.thread)  # first: if it fails, the memory is still there
         janitor.rollback(args.thread, None)
-        removed = log.forget(args.thread)
         if not known and not removed:
             raise DataError(f"unknown thread {args.thread!r}: nothing was said in it")
         _out(f"forgot thread {args.thread}: its memory and {removed} log entries")
