@@ -339,6 +339,34 @@ def other_run(run_name: str) -> str:
     return run_name
 
 
+def clear_snapshots(settings: Settings) -> tuple[list[str], list[str]]:
+    """Delete the log's snapshots (``home/dialogues/feedback-*``) that no run records.
+
+    Returns:
+        The names removed and the names kept (recorded by a run's ``metrics.json``).
+    """
+    import shutil
+
+    from recagents.agents.trainer import recorded_dialogues
+    from recagents.data.dialogues import dialogue_names, dialogues_dir
+    from recagents.data.feedback import FEEDBACK_PREFIX
+
+    used: set[str] = set()
+    if settings.runs_dir.is_dir():
+        for run_dir in settings.runs_dir.iterdir():
+            used.update((recorded_dialogues(run_dir) or {}).get("corpora") or [])
+    removed, kept = [], []
+    for name in dialogue_names(settings.home):
+        if not name.startswith(FEEDBACK_PREFIX):
+            continue
+        if name in used:
+            kept.append(name)
+        else:
+            shutil.rmtree(dialogues_dir(settings.home) / name)
+            removed.append(name)
+    return removed, kept
+
+
 def cmd_feedback(args: argparse.Namespace) -> int:
     """Export, clear or forget in the interaction log (``home/feedback/log.jsonl``)."""
     from recagents.data.feedback import FeedbackLog
@@ -356,6 +384,14 @@ def cmd_feedback(args: argparse.Namespace) -> int:
     elif args.action == "clear":
         count = log.clear()
         _out(f"cleared {log.path}: {count} entries removed")
+        removed, kept = clear_snapshots(settings)
+        if removed:
+            _out(f"removed the log's snapshots no run uses: {', '.join(removed)}")
+        if kept:
+            _out(
+                f"kept the snapshots runs were trained with (they need them to reload): "
+                f"{', '.join(kept)}; a feedback round on an empty log drops them"
+            )
     else:
         if not args.thread:
             raise ConfigError("feedback forget needs --thread ID")

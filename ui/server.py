@@ -144,7 +144,7 @@ class _RoundProgress(logging.Handler):
 def feedback_corpora(settings: Settings, catalog: str, corpora: Sequence[str]) -> list[str]:
     """The dialogue corpora a feedback round trains on: ``corpora`` and the log as it is now.
 
-    The log is saved as a new corpus ``feedback-<time>-<pid>`` (each thread a user;
+    The log is saved as a new corpus ``feedback-<time>-<random>`` (each thread a user;
     :func:`~recagents.data.feedback.snapshot_feedback`), which the new run records, so a served
     home reloads exactly the users it was trained with. An earlier snapshot among ``corpora`` is
     replaced: the log holds everything it held, minus forgotten threads.

@@ -25,6 +25,7 @@ import fcntl
 import json
 import logging
 import os
+import secrets
 import tempfile
 import time
 from collections.abc import Iterable, Iterator, Sequence
@@ -440,15 +441,16 @@ def feedback_corpus(entries: Iterable[LogEntry], catalog: str, name: str) -> Any
 
 
 def snapshot_feedback(home: Path, catalog: str) -> str | None:
-    """Save the log's threads on ``catalog`` as a new corpus ``feedback-<time>``; its name.
+    """Save the log's threads on ``catalog`` as a new corpus ``feedback-<time>-<random>``.
 
     A run trained with it records the name, so the served run reloads exactly the users it was
-    trained with, however the log grows afterwards. ``None`` when no thread has a film yet.
+    trained with, however the log grows afterwards. Returns its name, or ``None`` when no
+    thread has a film yet.
     """
     from recagents.data.dialogues import save_dialogues
 
     stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
-    name = f"{FEEDBACK_PREFIX}{stamp}-{os.getpid()}"
+    name = f"{FEEDBACK_PREFIX}{stamp}-{secrets.token_hex(3)}"  # two rounds a second differ
     corpus = feedback_corpus(FeedbackLog.in_home(home).entries(), catalog, name)
     if not corpus.dialogues:
         return None

@@ -159,8 +159,17 @@ def test_cli_exports_clears_and_refuses_a_feedback_round_on_an_empty_log(
     assert main(["--home", str(tmp_path), "feedback", "forget", "--thread", "a"]) == 0
     assert log.threads() == ["b"]
     assert main(["--home", str(tmp_path), "feedback", "forget", "--thread", "a"]) == 2
+    from recagents.data.dialogues import dialogue_names
+    from recagents.data.feedback import snapshot_feedback
+
+    used = snapshot_feedback(tmp_path, "blocks")
+    assert snapshot_feedback(tmp_path, "blocks") != used  # another round's snapshot
+    run = tmp_path / "runs" / "blocks-s2020-default"
+    run.mkdir(parents=True)
+    (run / "metrics.json").write_text(f'{{"dialogues": {{"corpora": ["{used}"]}}}}')
     assert main(["--home", str(tmp_path), "feedback", "clear"]) == 0
     assert log.entries() == []
+    assert dialogue_names(tmp_path) == [used]  # the run's snapshot stays, the other goes
     capsys.readouterr()
     assert main(["--home", str(tmp_path), "train", "--with-feedback", "--rounds", "1"]) == 2
     assert "holds no thread that named a film" in capsys.readouterr().err
