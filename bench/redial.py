@@ -648,9 +648,14 @@ def evaluate_product(corpus: Corpus, path: ProductPath, name: str) -> MethodResu
     for turn in corpus.turns:
         ranked = path.ranked(turn)
         position = {item: rank for rank, item in enumerate(ranked)}
+        seeds = len(Scorers.profile_items(turn))
+        bucket = "0 films" if not seeds else "1-3 films" if seeds <= 3 else "4+ films"
+        counts = result.buckets.setdefault(bucket, [0, 0])
         for target in turn.targets:
             rank = position.get(target, len(ranked) + max(KS))
             result.targets += 1
+            counts[0] += 1
+            counts[1] += int(rank < 10)
             for k in KS:
                 result.hits[k] += int(rank < k)
     result.seconds = time.perf_counter() - began
@@ -675,6 +680,8 @@ class MethodResult:
     hits: dict[int, int] = field(default_factory=lambda: dict.fromkeys(KS, 0))
     targets: int = 0
     seconds: float = 0.0
+    #: Product path only: targets and hits@10 by how many films the profile held.
+    buckets: dict[str, list[int]] = field(default_factory=dict)
 
     def recall(self, k: int) -> float:
         """Share of targets ranked in the top ``k``."""
@@ -875,10 +882,16 @@ def _resolve(path: Path) -> Path:
 
 
 def _row(result: MethodResult) -> dict[str, Any]:
-    return {
+    row: dict[str, Any] = {
         **{f"recall@{k}": round(result.recall(k), 4) for k in KS},
         "seconds": round(result.seconds, 1),
     }
+    if result.buckets:
+        row["recall@10_by_profile"] = {
+            key: {"targets": n, "recall@10": round(hits / max(1, n), 4)}
+            for key, (n, hits) in sorted(result.buckets.items())
+        }
+    return row
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
