@@ -86,10 +86,11 @@ class Coordinator:
         user_shards: int = 1,
         progress: bool = True,
         record: Mapping[str, Any] | None = None,
-        warm: Mapping[str, Mapping[str, np.ndarray]] | None = None,
+        warm: Mapping[str, tuple[Mapping[str, np.ndarray], int]] | None = None,
     ) -> None:
         self.context = context
-        #: Agent instance -> state arrays that round 0 starts from instead of the text seed.
+        #: Agent instance -> (state arrays, rounds it had trained) that round 0 starts from
+        #: instead of the text seed.
         self.warm = dict(warm or {})
         self.store = store
         self.namespace = namespace
@@ -229,12 +230,16 @@ class Coordinator:
         """Round 0: every agent starts from the text seed (or its warm state) and publishes it.
 
         A warm state (``warm``: a feedback round starting from the served model, its user
-        rows grown to the new user table) replaces the text seed for the agents it names.
+        rows grown to the new user table) replaces the text seed for the agents it names. The
+        agents keep their ``rounds_trained``, so round 0 is validated as the served model
+        scores (a ranker that has trained ranks), and a later round serves only if it beats it.
         """
         began = time.time()
         for agent in self.agents:
             if agent.instance in self.warm:
-                agent.load_state(self.context, self.warm[agent.instance])
+                arrays, rounds = self.warm[agent.instance]
+                agent.load_state(self.context, arrays)
+                agent.rounds_trained = int(rounds)  # after load_state, as in Agent.load
             else:
                 agent.setup(self.context)
         if metrics is None:

@@ -325,7 +325,11 @@ def train_agents(
         if warm_start is not None:
             if resume or user_shards > 1:
                 raise ConfigError("a warm start trains a new run: not with resume or user shards")
-            warm = grow_states(warm_start, split.dataset)
+            trained_rounds = {a.instance: a.rounds_trained for a in warm_start.coordinator.agents}
+            warm = {
+                name: (arrays, trained_rounds[name])
+                for name, arrays in grow_states(warm_start, split.dataset).items()
+            }
         return _train_agents(
             split,
             settings,
@@ -450,7 +454,7 @@ def _train_agents(
     *,
     user_weight: np.ndarray | None = None,
     dialogues: dict[str, Any] | None = None,
-    warm: dict[str, dict[str, np.ndarray]] | None = None,
+    warm: dict[str, tuple[dict[str, np.ndarray], int]] | None = None,
     namespace: str,
     run_dir: Path,
     roles: list[str] | None,

@@ -86,6 +86,8 @@ def test_threads_teach_a_coupling_the_catalog_lacks(base) -> None:  # type: igno
     )
     assert after.dialogues is not None and after.dialogues["users"] == 6
     assert after.report.rounds[0].agents["user_profile"] == {"warm": True}
+    # round 0 is the served model as it scores (its ranker has trained): the bar round 1 meets
+    assert after.report.rounds[0].valid["ndcg@10"] >= 0.95 * before.report.best_ndcg
     assert rank_of(after, settings, ["i1"], "i20") < rank_of(before, settings, ["i1"], "i20")
     assert rank_of(after, settings, ["i1"], "i20") < 8  # among the first films shown
 
@@ -200,3 +202,21 @@ def test_cli_train_resume_with_feedback_continues_the_served_run(
     assert metrics["dialogues"]["users"] == 4
     assert metrics["dialogues"]["corpora"][0].startswith("feedback-")
     assert metrics["rounds"][0]["agents"]["user_profile"] == {"warm": True}
+
+
+def test_a_warm_round_0_scores_as_the_served_model() -> None:
+    """Round 0 of a warm start keeps each agent's trained rounds, so its ranker ranks in the
+    validation that later rounds must beat (a towers-only round 0 set the bar too low)."""
+    from tests.agent_fixtures import block_context, block_coordinator
+
+    served = block_coordinator(block_context(), max_rounds=1, patience=1)
+    served.seed_round()
+    served.train_round(1)  # one round: every agent has trained once, the ranker ranks
+    assert served.ranker is not None and served.ranker.rounds_trained == 1
+    warm = {a.instance: (a.state(), a.rounds_trained) for a in served.agents}
+    started = block_coordinator(block_context(), warm=warm, max_rounds=1, patience=1)
+    record = started.seed_round()
+    assert {a.instance: a.rounds_trained for a in started.agents} == {
+        a.instance: 1 for a in served.agents
+    }
+    assert record.valid == served.validate()
