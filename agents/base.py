@@ -241,6 +241,10 @@ class Agent(ABC):
             :meth:`~recagents.agents.registry.AgentRegistry.defaults`).
         shards_by: Kind whose rows data-parallel replicas split (``user % N == k``), or ``None``
             when the role cannot be sharded; a sharded role implements :meth:`merge_replicas`.
+        user_arrays: Names of :meth:`state` arrays with one row per user (user index order).
+            A warm start onto a grown user table (a feedback round: the live threads join as
+            users) carries these rows over by user id and gives new users zero rows; every
+            other array is carried over as it is.
     """
 
     name: ClassVar[str] = ""
@@ -251,6 +255,7 @@ class Agent(ABC):
     scores: ClassVar[bool] = False
     opt_in: ClassVar[bool] = False
     shards_by: ClassVar[str | None] = None
+    user_arrays: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, config: AgentConfig | None = None) -> None:
         self.config = config or self.default_config()

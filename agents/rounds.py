@@ -86,8 +86,12 @@ class Coordinator:
         user_shards: int = 1,
         progress: bool = True,
         record: Mapping[str, Any] | None = None,
+        warm: Mapping[str, tuple[Mapping[str, np.ndarray], int]] | None = None,
     ) -> None:
         self.context = context
+        #: Agent instance -> (state arrays, rounds it had trained) that round 0 starts from
+        #: instead of the text seed.
+        self.warm = dict(warm or {})
         self.store = store
         self.namespace = namespace
         self.registry = registry or default_registry
@@ -223,12 +227,26 @@ class Coordinator:
     # -- rounds ------------------------------------------------------------------------------
 
     def seed_round(self, metrics: Mapping[str, Any] | None = None) -> RoundRecord:
-        """Round 0: every agent starts from the text seed and publishes it."""
+        """Round 0: every agent starts from the text seed (or its warm state) and publishes it.
+
+        A warm state (``warm``: a feedback round starting from the served model, its user
+        rows grown to the new user table) replaces the text seed for the agents it names. The
+        agents keep their ``rounds_trained``, so round 0 is validated as the served model
+        scores (a ranker that has trained ranks), and a later round serves only if it beats it.
+        """
         began = time.time()
         for agent in self.agents:
-            agent.setup(self.context)
+            if agent.instance in self.warm:
+                arrays, rounds = self.warm[agent.instance]
+                agent.load_state(self.context, arrays)
+                agent.rounds_trained = int(rounds)  # after load_state, as in Agent.load
+            else:
+                agent.setup(self.context)
         if metrics is None:
-            metrics = {a.instance: {"seed": True} for a in self.agents}
+            metrics = {
+                a.instance: {"warm": True} if a.instance in self.warm else {"seed": True}
+                for a in self.agents
+            }
         return self._finish_round(0, dict(metrics), began)
 
     def run(self, *, resume: bool = False) -> TrainingReport:

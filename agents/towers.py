@@ -236,6 +236,10 @@ class UserProfileAgent(_Tower):
     publishes = USER
     consumes = (ITEM,)
     shards_by = USER
+    user_arrays = ("user_residual",)  # one learned row per user; the maps are shared
+    # Each user's text embedding comes from the context (a grown user table brings new texts);
+    # a checkpoint saved with it still loads (the context's copy wins).
+    context_buffers = ("user_text",)
     model: _UserTower
 
     @classmethod

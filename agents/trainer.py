@@ -281,6 +281,7 @@ def train_agents(
     rounds_only_seed: bool = False,
     dialogues: Sequence[str | CorpusLike] | None = None,
     dialogue_weight: float | None = None,
+    warm_start: TrainedAgents | None = None,
 ) -> TrainedAgents:
     """Run collaborative rounds on ``split.train``, selecting the round on ``split.valid``.
 
@@ -305,6 +306,10 @@ def train_agents(
             trained with when resuming (a served home reloads its union), none for a new run.
         dialogue_weight: A dialogue user's weight next to a catalog user's (default: the one
             recorded when resuming, else :data:`~recagents.data.union.DIALOGUE_WEIGHT`).
+        warm_start: Trained agents (the served model) whose weights round 0 starts from
+            instead of the text seeds: a feedback round continues the served model on the
+            grown user table (:func:`grow_states`) rather than starting over. Not with
+            ``resume`` or user shards.
 
     Raises:
         ConfigError: Resuming a run with other corpora (or weight) than it was trained with.
@@ -316,11 +321,21 @@ def train_agents(
         split, weights, union = _with_dialogues(
             split, settings, run_dir, dialogues, dialogue_weight, resume=resume
         )
+        warm = None
+        if warm_start is not None:
+            if resume or user_shards > 1:
+                raise ConfigError("a warm start trains a new run: not with resume or user shards")
+            trained_rounds = {a.instance: a.rounds_trained for a in warm_start.coordinator.agents}
+            warm = {
+                name: (arrays, trained_rounds[name])
+                for name, arrays in grow_states(warm_start, split.dataset).items()
+            }
         return _train_agents(
             split,
             settings,
             user_weight=weights,
             dialogues=union,
+            warm=warm,
             namespace=namespace,
             run_dir=run_dir,
             roles=roles,
@@ -388,6 +403,43 @@ def _with_dialogues(
     return union, weights, info.to_dict()
 
 
+def grow_states(trained: TrainedAgents, dataset: Dataset) -> dict[str, dict[str, np.ndarray]]:
+    """Every agent's weights of ``trained``, its per-user rows moved onto ``dataset``'s users.
+
+    Rows of :attr:`~recagents.agents.base.Agent.user_arrays` follow their user id (a user the
+    old table had keeps its learned row wherever it now sits; a new user gets a zero row, i.e.
+    its text and history alone, as any user starts); every other array is copied as it is.
+
+    Raises:
+        ConfigError: The catalogs differ (another item table: the weights would not fit).
+    """
+    old = trained.context.dataset
+    if old.n_items != dataset.n_items or list(old.item_map.ids) != list(dataset.item_map.ids):
+        raise ConfigError(
+            f"cannot warm-start on {dataset.name!r} from a model of {old.name!r}: other items"
+        )
+    new_ids = list(dataset.user_map.ids)
+    old_index = {user: i for i, user in enumerate(old.user_map.ids)}
+    source = np.array([old_index.get(u, -1) for u in new_ids], dtype=np.int64)
+    kept = source >= 0
+    states: dict[str, dict[str, np.ndarray]] = {}
+    for agent in trained.coordinator.agents:
+        arrays = {k: np.array(v, copy=True) for k, v in agent.state().items()}
+        for name in agent.user_arrays:
+            rows = arrays[name]
+            grown = np.zeros((len(new_ids), *rows.shape[1:]), dtype=rows.dtype)
+            grown[kept] = rows[source[kept]]
+            arrays[name] = grown
+        states[agent.instance] = arrays
+    logger.info(
+        "warm start: %d of %d users keep their learned rows, %d start from their text",
+        int(kept.sum()),
+        len(new_ids),
+        int((~kept).sum()),
+    )
+    return states
+
+
 def _load_corpus(corpus: str | CorpusLike, settings: Settings) -> CorpusLike:
     if not isinstance(corpus, str):
         return corpus
@@ -402,6 +454,7 @@ def _train_agents(
     *,
     user_weight: np.ndarray | None = None,
     dialogues: dict[str, Any] | None = None,
+    warm: dict[str, tuple[dict[str, np.ndarray], int]] | None = None,
     namespace: str,
     run_dir: Path,
     roles: list[str] | None,
@@ -436,6 +489,7 @@ def _train_agents(
         user_shards=user_shards,
         progress=progress,
         record={"dialogues": dialogues},
+        warm=warm,
     )
     if rounds_only_seed:
         coordinator.seed_round(metrics={})

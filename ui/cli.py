@@ -17,7 +17,7 @@ from typing import Any
 
 from recagents.config import Settings
 from recagents.env import ensure_offline
-from recagents.errors import ConfigError, RecagentsError
+from recagents.errors import ConfigError, DataError, RecagentsError
 
 logger = logging.getLogger("recagents.ui.cli")
 
@@ -265,6 +265,24 @@ def cmd_train(args: argparse.Namespace) -> int:
 
         recover_run(run_dir_for(settings, dataset.name, args.run))
     split = rs_split(dataset, settings.seed)
+    # None: as the run recorded (resume) or none
+    dialogues, resume, run_name, warm = args.with_dialogues, args.resume, args.run, None
+    if args.with_feedback:
+        from recagents.agents.trainer import recorded_dialogues, run_dir_for
+        from recagents.ui.server import feedback_corpora, feedback_round_source
+
+        if args.resume:  # an incremental round: continue the served model on the grown users
+            warm = feedback_round_source(split, settings, args.run, roles=roles)
+            run_name = other_run(args.run)
+        if dialogues is None:  # the corpora the run learned from stay
+            recorded = recorded_dialogues(run_dir_for(settings, dataset.name, args.run)) or {}
+            dialogues = list(recorded.get("corpora") or [])
+        dialogues = feedback_corpora(settings, dataset.name, dialogues)
+        _out(
+            f"feedback round: training run '{run_name}' on {dataset.name} with dialogue corpora "
+            f"{dialogues}" + (f", starting from run '{args.run}'" if warm is not None else "")
+        )
+        resume = False  # a new user table: a new run (warm-started from the served one)
     trained = train_agents(
         split,
         settings,
@@ -272,10 +290,11 @@ def cmd_train(args: argparse.Namespace) -> int:
         user_shards=args.user_shards,
         max_rounds=args.rounds,
         patience=args.patience,
-        run_name=args.run,
-        resume=args.resume,
-        dialogues=args.with_dialogues,  # None: as the run recorded (resume) or none
+        run_name=run_name,
+        resume=resume,
+        dialogues=dialogues,
         dialogue_weight=args.dialogue_weight,
+        warm_start=warm,
     )
     report = trained.report
     _out(f"{'round':>5}  {'valid ndcg@10':>13}  {'valid recall@10':>15}  {'seconds':>7}")
@@ -304,6 +323,89 @@ def cmd_train(args: argparse.Namespace) -> int:
     )
     _out(f"checkpoints, metrics.json and rounds.png in {report.run_dir}")
     args._trained = trained
+    return 0
+
+
+def other_run(run_name: str) -> str:
+    """Where a feedback round on run ``run_name`` goes: the other of ``serve``'s two runs.
+
+    ``serve`` loads whichever of ``default`` and ``ui`` finished last, so a feedback round on
+    one writes the other and the next start serves it; another run name is trained in place.
+    """
+    from recagents.ui.server import RUN_NAMES
+
+    if run_name in RUN_NAMES:
+        return RUN_NAMES[1] if run_name == RUN_NAMES[0] else RUN_NAMES[0]
+    return run_name
+
+
+def clear_snapshots(settings: Settings) -> tuple[list[str], list[str]]:
+    """Delete the log's snapshots (``home/dialogues/feedback-*``) that no run records.
+
+    Returns:
+        The names removed and the names kept (recorded by a run's ``metrics.json``).
+    """
+    import shutil
+
+    from recagents.agents.trainer import recorded_dialogues
+    from recagents.data.dialogues import dialogue_names, dialogues_dir
+    from recagents.data.feedback import FEEDBACK_PREFIX
+
+    used: set[str] = set()
+    if settings.runs_dir.is_dir():
+        for run_dir in settings.runs_dir.iterdir():
+            used.update((recorded_dialogues(run_dir) or {}).get("corpora") or [])
+    removed, kept = [], []
+    for name in dialogue_names(settings.home):
+        if not name.startswith(FEEDBACK_PREFIX):
+            continue
+        if name in used:
+            kept.append(name)
+        else:
+            shutil.rmtree(dialogues_dir(settings.home) / name)
+            removed.append(name)
+    return removed, kept
+
+
+def cmd_feedback(args: argparse.Namespace) -> int:
+    """Export, clear or forget in the interaction log (``home/feedback/log.jsonl``)."""
+    from recagents.data.feedback import FeedbackLog
+
+    settings = _settings(args)
+    log = FeedbackLog.in_home(settings.home)
+    if args.action == "export":
+        if args.out is None:
+            result = log.read()
+            for entry in result.entries:
+                _out(entry.to_json())
+            return 0
+        count = log.export(Path(args.out))
+        _out(f"exported {count} entries of {log.path} to {args.out}")
+    elif args.action == "clear":
+        count = log.clear()
+        _out(f"cleared {log.path}: {count} entries removed")
+        removed, kept = clear_snapshots(settings)
+        if removed:
+            _out(f"removed the log's snapshots no run uses: {', '.join(removed)}")
+        if kept:
+            _out(
+                f"kept the snapshots runs were trained with (they need them to reload): "
+                f"{', '.join(kept)}; a feedback round on an empty log drops them"
+            )
+    else:
+        if not args.thread:
+            raise ConfigError("feedback forget needs --thread ID")
+        from recagents.ui.facade import open_checkpointer
+        from recagents.ui.threads import CheckpointJanitor
+
+        checkpointer = open_checkpointer("sqlite", settings)
+        janitor = CheckpointJanitor(checkpointer)
+        known = janitor.head(args.thread) is not None
+        removed = log.forget(args.thread)  # first: if it fails, the memory is still there
+        janitor.rollback(args.thread, None)
+        if not known and not removed:
+            raise DataError(f"unknown thread {args.thread!r}: nothing was said in it")
+        _out(f"forgot thread {args.thread}: its memory and {removed} log entries")
     return 0
 
 
@@ -506,6 +608,24 @@ def build_parser() -> argparse.ArgumentParser:
         "--dialogue-weight",
         type=float,
         help="a dialogue user's weight next to a catalog user's (default: chosen on ReDial train)",
+    )
+    p.add_argument(
+        "--with-feedback",
+        action="store_true",
+        help="a feedback round: also train on the live conversations of the interaction log "
+        "(each thread a user; see `recagents feedback`)",
+    )
+
+    p = add(
+        "feedback",
+        cmd_feedback,
+        "the interaction log of live conversations: export it, clear it, or forget one thread",
+        dataset=False,
+    )
+    p.add_argument("action", choices=["export", "clear", "forget"])
+    p.add_argument("--out", help="export: write JSON lines to this file (default: stdout)")
+    p.add_argument(
+        "--thread", help="forget: the thread whose memory and entries go (server stopped)"
     )
 
     p = add("chat", cmd_chat, "chat with the recommender in the terminal")

@@ -20,7 +20,8 @@ from typing import Any, Literal
 from recagents.agents.base import ConversingRole
 from recagents.agents.trainer import TrainedAgents
 from recagents.config import Settings
-from recagents.errors import ConfigError, DataError
+from recagents.data.feedback import FeedbackLog, LogEntry, now
+from recagents.errors import ConfigError, DataError, RecagentsError
 from recagents.graph.context import MAX_MESSAGE_CHARS
 from recagents.graph.engine import Engine
 from recagents.graph.state import THREAD_CAPS, recent
@@ -80,6 +81,9 @@ class Recommender:
         roles: Extra agents taking part in the conversation (``converse`` hook).
         locks: Who may write a thread (:class:`~recagents.ui.threads.ThreadLocks`); default
             an in-process lock per thread. Replicas sharing one database need a database lock.
+        log: The interaction log each finished turn and 👍/👎 is appended to
+            (:class:`~recagents.data.feedback.FeedbackLog`): ``"home"`` (default) for
+            ``home/feedback/log.jsonl``, ``None`` to log nothing.
 
     Every write to a thread (a turn, a 👍) holds that thread's lock for its whole
     read-modify-write, so concurrent requests on one thread all land, in arrival order. A turn
@@ -87,6 +91,11 @@ class Recommender:
     none mid-turn, so a kill -9 leaves the previous turn's state), and a turn that raises is
     rolled back to the checkpoint it started from. After each commit the thread's older
     checkpoints are pruned (:class:`~recagents.graph.state.ThreadCaps`).
+
+    After the commit, still holding the thread, the turn's evidence is appended to the
+    interaction log (:meth:`_log`); a failure to log is a warning and the turn still answers.
+    Logging under the thread's lock keeps :meth:`forget` exact: no entry of a forgotten thread
+    can land after it.
     """
 
     def __init__(
@@ -99,6 +108,7 @@ class Recommender:
         structured_understanding: bool = False,
         roles: Sequence[ConversingRole] | None = None,
         locks: ThreadLocks | None = None,
+        log: FeedbackLog | Literal["home"] | None = "home",
     ) -> None:
         from langgraph.checkpoint.memory import InMemorySaver
 
@@ -120,6 +130,9 @@ class Recommender:
         self.graph = build_graph(self.deps).compile(checkpointer=self.checkpointer)
         self.locks: ThreadLocks = locks if locks is not None else LocalThreadLocks()
         self.janitor = CheckpointJanitor(self.checkpointer)
+        self.log: FeedbackLog | None = (
+            FeedbackLog.in_home(settings.home) if log == "home" else log  # type: ignore[assignment]
+        )
 
     # -- construction --------------------------------------------------------------------------
 
@@ -191,6 +204,7 @@ class Recommender:
                 self.janitor.rollback(thread_id, head)
                 raise
             self.janitor.prune(thread_id, THREAD_CAPS.checkpoints)
+            self._log(turn_entry(result, thread_id, self.dataset.name, message))
         return self._reply(result, thread_id)
 
     def chat_stream(
@@ -219,10 +233,16 @@ class Recommender:
             DataError: As :meth:`chat`; raised before anything is yielded.
         """
         state_in, config, context = self._turn(message, thread_id, user_id, k, llm_items)
-        return self._stream(state_in, config, context, thread_id, tokens)
+        return self._stream(state_in, config, context, thread_id, tokens, message)
 
     def _stream(
-        self, state_in: dict[str, Any], config: Any, context: Any, thread_id: str, tokens: bool
+        self,
+        state_in: dict[str, Any],
+        config: Any,
+        context: Any,
+        thread_id: str,
+        tokens: bool,
+        message: str,
     ) -> Iterator[tuple[Literal["draft", "token", "final"], Any]]:
         values: Mapping[str, Any] = {}
         modes = ["custom", "values", "messages"] if tokens else ["custom", "values"]
@@ -251,6 +271,7 @@ class Recommender:
                 self.janitor.rollback(thread_id, head)
                 raise
             self.janitor.prune(thread_id, THREAD_CAPS.checkpoints)
+            self._log(turn_entry(values, thread_id, self.dataset.name, message))
         yield "final", self._reply(values, thread_id)
 
     def _turn(
@@ -321,7 +342,69 @@ class Recommender:
             }
             self.graph.update_state(config, lists, as_node="update_profile")
             self.janitor.prune(thread_id, THREAD_CAPS.checkpoints)
+            shown = set(current.get("shown") or [])
+            self._log(
+                LogEntry(
+                    thread_id=thread_id,
+                    time=now(),
+                    catalog=self.dataset.name,
+                    source="feedback",
+                    user_id=current.get("user_id"),
+                    liked=(item_id,) if liked else (),
+                    disliked=() if liked else (item_id,),
+                    accepted=(item_id,) if liked and item_id in shown else (),
+                )
+            )
         return lists
+
+    def _log(self, entry: LogEntry) -> None:
+        """Append ``entry`` to the interaction log; a failure is a warning, never the turn's."""
+        if self.log is None:
+            return
+        try:
+            self.log.append([entry])
+        except Exception as exc:  # noqa: BLE001 - the turn has committed; it must still answer
+            logger.warning(
+                "interaction log %s: thread %s's entry not written (%s: %s); the turn is kept",
+                self.log.path,
+                entry.thread_id,
+                type(exc).__name__,
+                exc,
+            )
+
+    def forget(self, thread_id: str) -> int | None:
+        """Remove a thread's memory (every checkpoint) and its interaction-log entries.
+
+        Holds the thread's lock, so a turn on it is either wholly before (and forgotten with
+        it) or wholly after (a fresh thread).
+
+        Returns:
+            How many log entries were removed, or ``None`` when the thread was never used
+            (no checkpoint and no log entry: nothing to forget).
+
+        The log is rewritten first: if that fails, nothing is forgotten (the memory stays too)
+        and the caller gets the error, so a retry can finish the job.
+
+        Raises:
+            DataError: ``thread_id`` is not a valid thread id.
+            RecagentsError: The interaction log cannot be rewritten (disk full, permissions).
+        """
+        self._config(thread_id)
+        with self.locks.hold(thread_id):
+            known = self.janitor.head(thread_id) is not None
+            try:
+                removed = self.log.forget(thread_id) if self.log is not None else 0
+            except OSError as exc:
+                assert self.log is not None
+                raise RecagentsError(
+                    f"the interaction log {self.log.path} cannot be rewritten "
+                    f"({exc.strerror or exc}); thread {thread_id} was not forgotten"
+                ) from exc
+            self.janitor.rollback(thread_id, None)  # None: every checkpoint of the thread
+        if not known and not removed:
+            return None
+        logger.info("forgot thread %s (%d interaction-log entries)", thread_id, removed)
+        return removed
 
     # -- direct recommendations ----------------------------------------------------------------
 
@@ -362,6 +445,39 @@ class Recommender:
         ]
         picks = self.engine.choose(profile, allowed, int(k))
         return [self.engine.evidence(profile, i) for i in picks]
+
+
+def turn_entry(state: Mapping[str, Any], thread_id: str, catalog: str, message: str) -> LogEntry:
+    """A committed turn's evidence for the interaction log, from the state it left.
+
+    The turn's own intent says what this message added; the state after it says what stuck
+    (an id the profile update dropped, e.g. both liked and disliked, is not logged). A liked
+    film the thread had been shown before is *accepted*: this turn's picks never include a film
+    named in the same message, so "in ``shown``" means an earlier turn suggested it.
+    """
+    intent = state.get("intent") or {}
+
+    def said(key: str, *sources: str) -> tuple[str, ...]:
+        named = {i for source in sources for i in intent.get(source) or []}
+        return tuple(i for i in state.get(key) or [] if i in named)
+
+    liked = said("liked", "liked", "replacements")
+    shown_now = tuple(state.get("last_shown") or []) if intent.get("action") == "recommend" else ()
+    before = set(state.get("shown") or []) - set(shown_now)
+    return LogEntry(
+        thread_id=thread_id,
+        time=now(),
+        catalog=catalog,
+        source="turn",
+        message=message.replace("\x00", ""),
+        user_id=state.get("user_id"),
+        liked=liked,
+        disliked=said("disliked", "disliked", "replacements"),
+        seen=said("seen", "seen"),
+        shown=shown_now,
+        accepted=tuple(i for i in liked if i in before),
+        retracted=tuple(str(i) for i in intent.get("retracted") or []),
+    )
 
 
 def validate_filters(filters: Mapping[str, Any]) -> dict[str, Any]:

@@ -55,6 +55,7 @@ from recagents.ui.schemas import (
     ChatResponse,
     FeedbackRequest,
     FeedbackResponse,
+    ForgetResponse,
     HealthResponse,
     ItemsResponse,
     RecommendationsResponse,
@@ -509,6 +510,22 @@ def thread(
     if not view["messages"] and not view["liked"] and not view["disliked"]:
         raise UnknownEntityError("thread", thread_id, "no message was sent in it yet")
     return view
+
+
+@router.delete("/threads/{thread_id}", response_model=ForgetResponse, **_guarded())
+def forget_thread(
+    service: ServiceDep,
+    thread_id: str = Path(min_length=1, max_length=MAX_THREAD_ID_CHARS, pattern=THREAD_ID_PATTERN),
+) -> dict[str, Any]:
+    """Forget a thread: its memory (every checkpoint) and its interaction-log entries.
+
+    Done under the thread's lock, so a turn running on it finishes first and is forgotten
+    with it; a later turn on the same id starts a fresh thread. 404 for a thread never used.
+    """
+    removed = service.forget(thread_id)
+    if removed is None:
+        raise UnknownEntityError("thread", thread_id, "nothing was said in it, or it was forgotten")
+    return {"thread_id": thread_id, "forgotten": True, "log_entries": removed}
 
 
 def add_not_found(app: FastAPI, routers: list[APIRouter]) -> Callable[..., Any]:

@@ -241,6 +241,14 @@ class ThreadResponse(BaseModel):
     shown: list[str]
 
 
+class ForgetResponse(BaseModel):
+    """What forgetting a thread removed."""
+
+    thread_id: str
+    forgotten: bool = Field(description="always true: an unknown thread is a 404")
+    log_entries: int = Field(description="interaction-log entries of the thread removed")
+
+
 class HealthResponse(BaseModel):
     """Liveness and what is served."""
 

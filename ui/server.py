@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ipaddress
+import json
 import logging
 import os
 import socket
@@ -22,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from recagents.config import Settings
-from recagents.errors import ConfigError, RecagentsError
+from recagents.errors import ConfigError, DataError, RecagentsError
 
 logger = logging.getLogger(__name__)
 
@@ -140,6 +141,62 @@ class _RoundProgress(logging.Handler):
             self.progress(0.15 + 0.8 * number / (self.max_rounds + 1), message)
 
 
+def feedback_corpora(settings: Settings, catalog: str, corpora: Sequence[str]) -> list[str]:
+    """The dialogue corpora a feedback round trains on: ``corpora`` and the log as it is now.
+
+    The log is saved as a new corpus ``feedback-<time>-<random>`` (each thread a user;
+    :func:`~recagents.data.feedback.snapshot_feedback`), which the new run records, so a served
+    home reloads exactly the users it was trained with. An earlier snapshot among ``corpora`` is
+    replaced: the log holds everything it held, minus forgotten threads.
+
+    Raises:
+        DataError: The log has no thread that named a film of ``catalog`` yet.
+    """
+    from recagents.data.feedback import FEEDBACK_PREFIX, FeedbackLog, snapshot_feedback
+
+    kept = [c for c in corpora if not c.startswith(FEEDBACK_PREFIX)]
+    snapshot = snapshot_feedback(settings.home, catalog)
+    if snapshot is None:
+        raise DataError(
+            f"the interaction log {FeedbackLog.in_home(settings.home).path} holds no thread that "
+            f"named a film of {catalog}: chat first, or train without the feedback option"
+        )
+    logger.info("feedback round: the interaction log's threads saved as corpus %s", snapshot)
+    return [*kept, snapshot]
+
+
+def feedback_round_source(
+    split: Any, settings: Settings, run_name: str, *, roles: list[str] | None = None
+) -> Any:
+    """The finished run ``run_name`` loaded as it serves (nothing trained): a warm start.
+
+    Raises:
+        ConfigError: The run has no finished round to start from.
+    """
+    from recagents.agents.trainer import recorded_dialogues, run_dir_for, train_agents
+
+    run_dir = run_dir_for(settings, split.dataset.name, run_name)
+    metrics = run_dir / "metrics.json"
+    if not metrics.exists():
+        raise ConfigError(
+            f"no finished run '{run_name}' to continue with feedback: train it first "
+            f"(recagents train --run {run_name}), or drop --resume"
+        )
+    rounds = json.loads(metrics.read_text(encoding="utf-8")).get("rounds") or []
+    last = max((int(r["round"]) for r in rounds), default=0)
+    recorded = recorded_dialogues(run_dir) or {}
+    return train_agents(
+        split,
+        settings,
+        roles=roles,
+        run_name=run_name,
+        resume=True,
+        max_rounds=max(1, last),  # its own rounds only: loading trains nothing more
+        progress=False,
+        dialogues=list(recorded.get("corpora") or []) or None,
+    )
+
+
 def make_trainer(
     settings: Settings,
     current: Callable[[], Any],
@@ -149,10 +206,15 @@ def make_trainer(
 ) -> Callable[[Callable[[float, str], None]], Any]:
     """The UI's "train" button: fresh collaborative rounds, then a new recommender.
 
+    With ``with_feedback=True`` (the Learning tab's option) it is a feedback round: the
+    interaction log's threads join the rounds as users (:func:`feedback_corpora`) and round 0
+    starts from the served model's weights instead of the text seeds.
+
     The new run goes to whichever of :data:`RUN_NAMES` is not being served, so chats keep
     working on the old vectors until the swap; threads, chat model and settings carry over.
     ``train(progress, dialogues=[...])`` learns from those ingested dialogue corpora with the
-    catalog (``None``: the ones the serving model learned from).
+    catalog (``None``: the ones the serving model learned from);
+    ``train(progress, with_feedback=True)`` adds the interaction log (a feedback round).
 
     Args:
         settings: Settings of the served recommender.
@@ -163,7 +225,9 @@ def make_trainer(
     lock = threading.Lock()
 
     def train(
-        progress: Callable[[float, str], None], dialogues: Sequence[str] | None = None
+        progress: Callable[[float, str], None],
+        dialogues: Sequence[str] | None = None,
+        with_feedback: bool = False,
     ) -> Any:
         from recagents.agents.trainer import train_agents
         from recagents.data import load_dataset
@@ -178,6 +242,11 @@ def make_trainer(
             split = rs_split(load_dataset(settings.dataset, home=settings.home), settings.seed)
             if dialogues is None:  # keep what the serving model learned from
                 dialogues = list((old.engine.trained.dialogues or {}).get("corpora") or [])
+            warm = None
+            if with_feedback:  # the live threads join as users; the served model continues
+                dialogues = feedback_corpora(settings, split.dataset.name, dialogues)
+                warm = old.engine.trained
+                progress(0.05, f"feedback round: the interaction log as corpus {dialogues[-1]}")
             with_talk = f" with dialogues {', '.join(dialogues)}" if dialogues else ""
             progress(0.08, f"encoding texts (cached) and training run '{run_name}'{with_talk}")
             source = logging.getLogger("recagents.agents.rounds")
@@ -195,6 +264,7 @@ def make_trainer(
                     max_rounds=max_rounds,
                     patience=patience,
                     dialogues=dialogues,
+                    warm_start=warm,
                 )
             finally:
                 source.removeHandler(handler)

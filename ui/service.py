@@ -254,6 +254,10 @@ class Service:
             },
         }
 
+    def forget(self, thread_id: str) -> int | None:
+        """Forget a thread (memory and log entries); entries removed, or None if unknown."""
+        return self._recommender.forget(thread_id)  # type: ignore[no-any-return]
+
     # -- readiness -----------------------------------------------------------------------------
 
     def readiness(self) -> dict[str, dict[str, str]]:
@@ -371,22 +375,34 @@ class Service:
         )
 
     def dialogue_options(self) -> tuple[list[str], list[str]]:
-        """The home's ingested dialogue corpora, and those the serving model learned from."""
+        """The home's ingested dialogue corpora, and those the serving model learned from.
+
+        The interaction log's snapshots (``feedback-*``) are left out: the feedback option
+        takes the log as it is now, so an old snapshot is never offered on its own.
+        """
         from recagents.data.dialogues import dialogue_names
+        from recagents.data.feedback import FEEDBACK_PREFIX
 
         rec = self._recommender
         settings = getattr(rec, "settings", None)
         names = dialogue_names(settings.home) if settings is not None else []
         trained = getattr(rec.engine, "trained", None)
         serving = list((getattr(trained, "dialogues", None) or {}).get("corpora") or [])
+        names = [n for n in names if not n.startswith(FEEDBACK_PREFIX)]
+        serving = [n for n in serving if not n.startswith(FEEDBACK_PREFIX)]
         return sorted(set(names) | set(serving)), serving
 
-    def start_training(self, dialogues: Sequence[str] | None = None) -> bool:
+    def start_training(
+        self, dialogues: Sequence[str] | None = None, *, with_feedback: bool = False
+    ) -> bool:
         """Run the trainer in a background thread; ``False`` when one is already running.
 
         Args:
             dialogues: Ingested dialogue corpora to train on with the catalog; ``None``: the
                 trainer's default (those the serving model learned from).
+            with_feedback: A feedback round: the interaction log's threads join as users and
+                the serving model's weights are round 0 (the trainer gets
+                ``with_feedback=True``).
 
         Raises:
             ConfigError: No trainer was configured.
@@ -402,7 +418,9 @@ class Service:
                     f"unknown dialogue corpus {unknown[0]!r}: ingest it with `recagents ingest "
                     f"--dialogues FILE --name {unknown[0]}` (found: {', '.join(known) or 'none'})"
                 )
-        options = {} if dialogues is None else {"dialogues": list(dialogues)}
+        options: dict[str, Any] = {} if dialogues is None else {"dialogues": list(dialogues)}
+        if with_feedback:
+            options["with_feedback"] = True
         with self._lock:
             if self.training.state == "running":
                 return False

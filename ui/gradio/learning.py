@@ -31,6 +31,7 @@ class LearningTab:
     train: gr.Button
     status: gr.Markdown
     dialogues: gr.CheckboxGroup
+    feedback: gr.Checkbox
 
     @property
     def outputs(self) -> list[Any]:
@@ -56,17 +57,21 @@ class LearningTab:
     def on_train(
         self,
         dialogues: list[str] | None = None,
+        feedback: bool = False,
         progress: gr.Progress = gr.Progress(),  # noqa: B008
     ) -> str:
         """Start a training run and follow it on the progress bar until the new model serves.
 
-        ``dialogues``: the ticked dialogue corpora of the home, learned with the catalog.
+        ``dialogues``: the ticked dialogue corpora of the home, learned with the catalog;
+        ``feedback``: the option "with live conversations" (a feedback round).
         """
         service = self.service
         try:
             # a home without dialogue corpora trains as before (the trainer's default)
             offered = service.dialogue_options()[0]
-            started = service.start_training(list(dialogues or []) if offered else None)
+            started = service.start_training(
+                list(dialogues or []) if offered else None, with_feedback=bool(feedback)
+            )
         except Exception as exc:
             return fmt.error_message(exc)
         if not started:
@@ -91,7 +96,7 @@ class LearningTab:
         """Train on click, one run at a time, then refresh the tab."""
         self.train.click(
             self.on_train,
-            [self.dialogues],
+            [self.dialogues, self.feedback],
             self.status,
             api_visibility="private",
             concurrency_limit=1,
@@ -131,4 +136,11 @@ def build_learning_tab(service: Service) -> LearningTab:
             else "Training from the UI is not available on this server.",
             elem_id="train-status",
         )
-    return LearningTab(service, summary, plot, rounds, agents, train, status, dialogues)
+    feedback = gr.Checkbox(
+        label="With live conversations: fold the interaction log's threads in as users, "
+        "starting from the model serving now (a feedback round)",
+        value=False,
+        interactive=service.trainer is not None,
+        elem_id="train-feedback",
+    )
+    return LearningTab(service, summary, plot, rounds, agents, train, status, dialogues, feedback)
