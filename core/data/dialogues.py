@@ -516,25 +516,3 @@ def load_dialogues(name: str, home: Path | None = None) -> DialogueCorpus:
         ) from None
     info = {k: v for k, v in meta.items() if k not in {"format", "name", "catalog"}}
     return DialogueCorpus(str(meta.get("name") or name), str(meta["catalog"]), dialogues, info)
-
-
-def check_catalog(corpus: DialogueCorpus, dataset: Dataset) -> None:
-    """Refuse a corpus mapped onto another catalog, or one naming films the catalog lacks.
-
-    Raises:
-        DataError: Naming the corpus, both catalogs and the fix.
-    """
-    if corpus.catalog != dataset.name:
-        raise DataError(
-            f"dialogue corpus {corpus.name!r} was mapped onto catalog {corpus.catalog!r}, not "
-            f"{dataset.name!r}: train with --dataset {corpus.catalog}, or ingest the dialogues "
-            f"again with --catalog {dataset.name}"
-        )
-    for dialogue in corpus.dialogues:
-        for film in dialogue.films:
-            if film.item_id not in dataset.item_map:
-                raise DataError(
-                    f"dialogue {dialogue.dialogue_id} of corpus {corpus.name!r} names item "
-                    f"{film.item_id!r}, which catalog {dataset.name!r} lacks: ingest the "
-                    "dialogues again"
-                )

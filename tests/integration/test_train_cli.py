@@ -13,7 +13,7 @@ pytestmark = pytest.mark.slow
 GENRES = ["Drama", "Comedy", "Horror", "Western"]
 
 
-def _write_catalog(folder):  # type: ignore[no-untyped-def]
+def _write_catalog(folder, name=""):  # type: ignore[no-untyped-def]
     items = ["item_id,title,year,genres,plot"]
     for i in range(32):
         genre = GENRES[i // 8]
@@ -24,8 +24,8 @@ def _write_catalog(folder):  # type: ignore[no-untyped-def]
         for i in range(block * 8, block * 8 + 8):
             if (i + u) % 5:  # each user misses a few of their block's films
                 inter.append(f"u{u},m{i},{1 + (i + u) % 5},{1_000_000 + u * 100 + i}")
-    (folder / "items.csv").write_text("\n".join(items) + "\n")
-    (folder / "ratings.csv").write_text("\n".join(inter) + "\n")
+    (folder / f"items{name}.csv").write_text("\n".join(items) + "\n")
+    (folder / f"ratings{name}.csv").write_text("\n".join(inter) + "\n")
 
 
 def test_ingest_train_resume_and_recommend(tmp_path, capsys):

@@ -24,25 +24,9 @@ from recagents.data.union import dialogue_union
 from recagents.errors import ConfigError, DataError
 from recagents.graph.engine import Engine
 from recagents.ui.cli import main
+from tests.integration.test_train_cli import GENRES, _write_catalog
 
 pytestmark = pytest.mark.slow
-
-GENRES = ["Drama", "Comedy", "Horror", "Western"]
-
-
-def _write_catalog(folder: Path, name: str = "") -> None:
-    items = ["item_id,title,year,genres,plot"]
-    for i in range(32):
-        genre = GENRES[i // 8]
-        items.append(f"m{i},{genre} Story {i},{1990 + i},{genre},A {genre.lower()} film number {i}")
-    inter = ["user_id,item_id,rating,timestamp"]
-    for u in range(40):
-        block = u % 4
-        for i in range(block * 8, block * 8 + 8):
-            if (i + u) % 5:
-                inter.append(f"u{u},m{i},{1 + (i + u) % 5},{1_000_000 + u * 100 + i}")
-    (folder / f"items{name}.csv").write_text("\n".join(items) + "\n")
-    (folder / f"ratings{name}.csv").write_text("\n".join(inter) + "\n")
 
 
 def _redial(conversation: int, first: int, second: int, other: int) -> dict[str, Any]:

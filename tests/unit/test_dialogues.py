@@ -13,13 +13,14 @@ import pytest
 
 from recagents.data import Dataset
 from recagents.data.dialogues import (
-    check_catalog,
     dialogue_names,
     load_dialogues,
     read_redial,
     save_dialogues,
 )
 from recagents.data.ingest import BadRowsError
+from recagents.data.splits import rs_split
+from recagents.data.union import dialogue_union
 from recagents.errors import DataError
 from recagents.graph.understand import CatalogMatcher
 from recagents.ui.cli import main
@@ -121,7 +122,8 @@ def test_saved_corpus_loads_back_the_same(
     loaded = load_dialogues("chats", tmp_path / "home")
     assert loaded.dialogues == corpus.dialogues and loaded.catalog == ml100k.name
     assert loaded.info["mentions_mapped"] == 3
-    check_catalog(loaded, ml100k)
+    union, _, added = dialogue_union(rs_split(ml100k, 2020), [loaded])
+    assert added.users == 1 and union.dataset.user_map.ids[-1] == "dialogue:chats:c1"
     # no staging folder is left behind
     assert [p.name for p in (tmp_path / "home" / "dialogues").iterdir()] == ["chats"]
 
@@ -190,8 +192,8 @@ def test_a_corpus_mapped_onto_another_catalog_is_a_clear_error(
 ) -> None:
     corpus = read_redial(_write(tmp_path, [GOOD]), ml100k, matcher.find, name="chats")
     corpus.catalog = "movielens-small"
-    with pytest.raises(DataError, match="--with-dialogues|--catalog movielens-100k|--dataset"):
-        check_catalog(corpus, ml100k)
+    with pytest.raises(DataError, match="--catalog movielens-100k"):
+        dialogue_union(rs_split(ml100k, 2020), [corpus])
 
 
 def test_damaged_saved_corpus_names_the_file(
