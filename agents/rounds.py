@@ -114,6 +114,7 @@ class Coordinator:
                 self.agents.extend(group)
             else:
                 self.agents.append(self.registry.create(role, configs.get(role)))
+        self._channel: StoreChannel | None = None
         self.report = TrainingReport(run_dir=str(run_dir or ""))
         settings = {
             "namespace": namespace,
@@ -127,6 +128,23 @@ class Coordinator:
 
     # -- the store as the channel ------------------------------------------------------------
 
+    @property
+    def channel(self) -> StoreChannel:
+        """How this run's agents write to and read from the store (one per process)."""
+        if self._channel is None:
+            self._channel = StoreChannel(
+                self.store,
+                self.namespace,
+                {USER: self._ids(USER), ITEM: self._ids(ITEM)},
+                {
+                    kind: tuple(
+                        dict.fromkeys(e for a in self.publishers(kind) for e in a.publishes_extras)
+                    )
+                    for kind in (USER, ITEM)
+                },
+            )
+        return self._channel
+
     def _ids(self, kind: str) -> list[str]:
         ids = self.context.dataset.user_map if kind == USER else self.context.dataset.item_map
         return list(ids.ids)[: self.context.n_users if kind == USER else self.context.n_items]
@@ -137,16 +155,7 @@ class Coordinator:
 
     def _write(self, publication: Publication, version: int) -> None:
         """Upsert a publication as ``version`` of its kind's collection."""
-        ids = self._ids(publication.kind)
-        metadatas: list[dict[str, Any]] | None = None
-        if publication.extras or publication.metadata is not None:
-            described = publication.metadata or [{} for _ in publication.rows]
-            metadatas = [
-                {**meta, **{name: float(v[j]) for name, v in publication.extras.items()}}
-                for j, meta in enumerate(described)
-            ]
-        name = collection_name(self.namespace, publication.kind, version)
-        self.store.upsert(name, [ids[i] for i in publication.rows], publication.vectors, metadatas)
+        self.channel.write(publication, version)
 
     def publish(self, agent: Agent, version: int) -> None:
         """Write what an agent publishes as ``version`` of its collection (replicas: own rows)."""
@@ -156,26 +165,11 @@ class Coordinator:
 
     def pull(self, kind: str) -> dict[str, np.ndarray]:
         """Peers' latest vectors of ``kind`` (and their extras) as read back from the store."""
-        version = latest_version(self.store, self.namespace, kind)
-        if version is None:
-            return {}
-        ids, vectors, metadatas = self.store.get(
-            collection_name(self.namespace, kind, version), self._ids(kind)
-        )
-        out = {kind: vectors.astype(np.float32)}
-        extras = dict.fromkeys(e for a in self.publishers(kind) for e in a.publishes_extras)
-        for extra in extras:
-            if metadatas and extra in metadatas[0]:
-                values = [float(m[extra]) for m in metadatas]
-                out[peer_key(kind, extra)] = np.array(values, dtype=np.float32)
-        return out
+        return self.channel.pull(kind)
 
     def peers_for(self, agent: Agent) -> dict[str, np.ndarray]:
         """What ``agent`` consumes, from the store."""
-        peers: dict[str, np.ndarray] = {}
-        for kind in agent.consumes:
-            peers.update(self.pull(kind))
-        return peers
+        return self.channel.peers(agent.consumes)
 
     # -- serving -----------------------------------------------------------------------------
 
@@ -279,21 +273,47 @@ class Coordinator:
         self._finalize()
         return self.report
 
+    def groups(self) -> list[list[Agent]]:
+        """The agents in training order, a role's replicas together."""
+        out: list[list[Agent]] = []
+        for agent in self.agents:
+            replicas = self.replicas.get(agent.name)
+            if replicas is not None and agent is not replicas[0]:
+                continue
+            out.append(list(replicas) if replicas is not None else [agent])
+        return out
+
     def train_round(self, number: int) -> RoundRecord:
         """Every agent pulls its peers, trains and publishes; replicas publish once merged."""
         began = time.time()
         self._drop_versions_after(number - 1)
         metrics: dict[str, dict[str, Any]] = {}
-        for agent in self.agents:
-            metrics[agent.instance] = agent.partial_fit(self.context, self.peers_for(agent))
-            replicas = self.replicas.get(agent.name)
-            if replicas is None:
-                self.publish(agent, number)
-            elif agent is replicas[-1]:
-                merge(replicas, self.context)
-                for replica in replicas:
+        for group in self.groups():
+            replicated = group[0].name in self.replicas
+            metrics.update(self.run_group(group, number, publish=not replicated))
+            if replicated:
+                self.merge_group(group)
+                for replica in group:
                     self.publish(replica, number)
         return self._finish_round(number, metrics, began)
+
+    def run_group(
+        self, group: Sequence[Agent], number: int, *, publish: bool
+    ) -> dict[str, dict[str, Any]]:
+        """Train one role (or its replicas, one after another) for round ``number``.
+
+        Each agent pulls its peers' latest vectors from the store, trains, and publishes its own
+        (``publish``; replicas publish once merged). The Ray engine runs the same step inside
+        each agent's actor, replicas at once (:mod:`recagents.agents.distributed`).
+        """
+        metrics = {}
+        for agent in group:
+            metrics[agent.instance] = train_step(agent, self.context, self.channel, number, publish)
+        return metrics
+
+    def merge_group(self, replicas: Sequence[Agent]) -> None:
+        """Federated averaging of a role's replicas (in place)."""
+        merge(replicas, self.context)
 
     def _should_stop(self) -> bool:
         history = [r.valid["ndcg@10"] for r in self.report.rounds]
@@ -367,6 +387,79 @@ class Coordinator:
         self.checkpoints.save_final(self.agents, self.report)
 
 
+class StoreChannel:
+    """The only channel between agents: versioned collections of one run in a vector store.
+
+    The coordinator and, under the Ray engine, every agent's actor hold one each (over the same
+    ChromaDB server), so an agent reads its peers and publishes its own vectors itself.
+
+    Args:
+        store: The vector store.
+        namespace: The run's collection namespace.
+        ids: External ids per kind, in row order.
+        extras: Per kind, the names of the per-row extras its publishers attach.
+    """
+
+    def __init__(
+        self,
+        store: EmbeddingStore,
+        namespace: str,
+        ids: Mapping[str, Sequence[str]],
+        extras: Mapping[str, Sequence[str]],
+    ) -> None:
+        self.store = store
+        self.namespace = namespace
+        self.ids = {kind: list(values) for kind, values in ids.items()}
+        self.extras = {kind: tuple(values) for kind, values in extras.items()}
+
+    def write(self, publication: Publication, version: int) -> None:
+        """Upsert a publication as ``version`` of its kind's collection."""
+        ids = self.ids[publication.kind]
+        metadatas: list[dict[str, Any]] | None = None
+        if publication.extras or publication.metadata is not None:
+            described = publication.metadata or [{} for _ in publication.rows]
+            metadatas = [
+                {**meta, **{name: float(v[j]) for name, v in publication.extras.items()}}
+                for j, meta in enumerate(described)
+            ]
+        name = collection_name(self.namespace, publication.kind, version)
+        self.store.upsert(name, [ids[i] for i in publication.rows], publication.vectors, metadatas)
+
+    def pull(self, kind: str) -> dict[str, np.ndarray]:
+        """Peers' latest vectors of ``kind`` (and their extras) as read back from the store."""
+        version = latest_version(self.store, self.namespace, kind)
+        if version is None:
+            return {}
+        ids, vectors, metadatas = self.store.get(
+            collection_name(self.namespace, kind, version), self.ids[kind]
+        )
+        out = {kind: vectors.astype(np.float32)}
+        for extra in self.extras.get(kind, ()):
+            if metadatas and extra in metadatas[0]:
+                values = [float(m[extra]) for m in metadatas]
+                out[peer_key(kind, extra)] = np.array(values, dtype=np.float32)
+        return out
+
+    def peers(self, consumes: Sequence[str]) -> dict[str, np.ndarray]:
+        """Every kind in ``consumes``, from the store."""
+        peers: dict[str, np.ndarray] = {}
+        for kind in consumes:
+            peers.update(self.pull(kind))
+        return peers
+
+
+def train_step(
+    agent: Agent, context: TrainContext, channel: StoreChannel, number: int, publish: bool
+) -> dict[str, Any]:
+    """One agent's part of a round: read peers from the store, train, publish (both engines)."""
+    metrics = agent.partial_fit(context, channel.peers(agent.consumes))
+    if publish:
+        publication = agent.publication()
+        if publication is not None:
+            channel.write(publication, number)
+    return metrics
+
+
 def _combine(parts: Sequence[Publication], n_rows: int, dim: int) -> Publication | None:
     """One publication covering every row, from the parts replicas publish (``None``: no parts).
 
@@ -391,4 +484,4 @@ def _combine(parts: Sequence[Publication], n_rows: int, dim: int) -> Publication
     return Publication(parts[0].kind, vectors, np.arange(n_rows), extras, metadata)
 
 
-__all__ = ["DEFAULT_ROLES", "SERVED_KINDS", "Coordinator"]
+__all__ = ["DEFAULT_ROLES", "SERVED_KINDS", "Coordinator", "StoreChannel", "train_step"]

@@ -349,6 +349,61 @@ def train_agents(
         )
 
 
+def ray_store_url(settings: Settings, store: EmbeddingStore | None) -> str:
+    """The ChromaDB server the Ray engine's actors share.
+
+    Raises:
+        ConfigError: None is set: actors in other processes (maybe on other machines) cannot
+            share an embedded store, which is one process's folder.
+    """
+    from recagents.vectorstore.chroma import ChromaStore
+
+    url = settings.chroma_url or (store.url if isinstance(store, ChromaStore) else None)
+    if not url:
+        raise ConfigError(
+            "the Ray engine needs a ChromaDB server every actor reaches (an embedded store is "
+            "one process's folder): start `chroma run --path DIR --host 127.0.0.1 --port 8000` "
+            "and pass --chroma-url http://127.0.0.1:8000"
+        )
+    return str(url)
+
+
+def _train_on_ray(
+    context: TrainContext,
+    store: EmbeddingStore,
+    settings: Settings,
+    options: dict[str, Any],
+    resume: bool,
+) -> Coordinator:
+    """The rounds on a Ray cluster (:mod:`recagents.agents.distributed`), served locally after.
+
+    The actors are stopped once the run is over; the returned coordinator holds local agents
+    loaded from the run's ``final`` checkpoint, so serving never calls into the cluster.
+
+    Raises:
+        ConfigError: No ChromaDB server is set (actors in other processes, maybe on other
+            machines, cannot share an embedded store), or no cluster answers.
+    """
+    from recagents.agents import distributed
+
+    url = ray_store_url(settings, store)
+    connected = distributed.connect(settings.ray_address or None)
+    try:
+        remote = distributed.RayCoordinator(context, store, store_url=url, **options)
+        try:
+            report = remote.run(resume=resume)
+        finally:
+            remote.shutdown()
+    finally:
+        if connected:
+            distributed._ray().shutdown()
+    local = Coordinator(context, store, **{**options, "progress": False})
+    for agent in local.agents:
+        agent.load(options["run_dir"] / "final", context)
+    local.report = report
+    return local
+
+
 def recorded_dialogues(run_dir: Path) -> dict[str, Any] | None:
     """What ``metrics.json`` of a run records about its dialogue corpora (``None``: none)."""
     path = run_dir / "metrics.json"
@@ -467,6 +522,8 @@ def _train_agents(
     rounds_only_seed: bool,
 ) -> TrainedAgents:
     began = time.perf_counter()
+    if settings.engine == "ray" and not rounds_only_seed:
+        ray_store_url(settings, store)  # refuse before minutes of encoding
     context = build_context(
         split.dataset,
         split.train,
@@ -478,19 +535,23 @@ def _train_agents(
     store = store if store is not None else open_agent_store(settings)
     if not resume or not (run_dir / "metrics.json").exists():
         reset_namespace(store, namespace)  # never read another run's versions
-    coordinator = Coordinator(
-        context,
-        store,
-        namespace=namespace,
-        roles=roles,
-        run_dir=run_dir,
-        max_rounds=1 if rounds_only_seed else max_rounds,
-        patience=patience,
-        user_shards=user_shards,
-        progress=progress,
-        record={"dialogues": dialogues},
-        warm=warm,
-    )
+    options: dict[str, Any] = {
+        "namespace": namespace,
+        "roles": roles,
+        "run_dir": run_dir,
+        "max_rounds": 1 if rounds_only_seed else max_rounds,
+        "patience": patience,
+        "user_shards": user_shards,
+        "progress": progress,
+        "record": {"dialogues": dialogues},
+        "warm": warm,
+    }
+    if settings.engine == "ray" and not rounds_only_seed:
+        coordinator = _train_on_ray(context, store, settings, options, resume)
+        return TrainedAgents(
+            coordinator, coordinator.report, context, time.perf_counter() - began, dialogues
+        )
+    coordinator = Coordinator(context, store, **options)
     if rounds_only_seed:
         coordinator.seed_round(metrics={})
         report = coordinator.report

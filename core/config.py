@@ -26,6 +26,10 @@ def default_home() -> Path:
     return Path(base) / "recagents"
 
 
+#: Where training rounds run (``Settings.engine``).
+ENGINES = ("local", "ray")
+
+
 @dataclass(frozen=True)
 class Settings:
     """Process-wide settings.
@@ -42,6 +46,10 @@ class Settings:
         threads: Torch intra-op threads; on two busy cores one thread was 2x faster than two.
         llm_wait_s: Longest wait (seconds) for a chat model busy with another reply before a
             turn answers with template reasons (``RECAGENTS_LLM_WAIT_S``).
+        engine: Where training rounds run: ``local`` (this process) or ``ray`` (each agent an
+            actor on a Ray cluster; needs ``chroma_url``).
+        ray_address: The Ray cluster to join (``auto``, ``host:port``); empty starts a private
+            one on this machine.
     """
 
     home: Path = field(default_factory=default_home)
@@ -52,6 +60,8 @@ class Settings:
     batch_size: int = 16
     threads: int = 1
     llm_wait_s: float = 1.0
+    engine: str = "local"
+    ray_address: str = ""
 
     @classmethod
     def load(cls, config_file: str | Path | None = None, **overrides: Any) -> Settings:
@@ -143,6 +153,8 @@ def _coerce(name: str, value: Any, spec: dataclasses.Field[Any]) -> Any:
         if kind == "str":
             if not isinstance(value, str):
                 raise ValueError(f"expected text, got {type(value).__name__}")
+            if name == "engine" and value not in ENGINES:
+                raise ValueError(f"one of {', '.join(ENGINES)}")
             return value
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"setting {name!r}: bad value {value!r} ({exc})") from exc

@@ -35,6 +35,8 @@ def _settings(args: argparse.Namespace) -> Settings:
         seed=getattr(args, "seed", None),
         encoder=args.encoder,
         chroma_url=args.chroma_url,
+        engine=getattr(args, "engine", None),
+        ray_address=getattr(args, "ray_address", None),
     )
 
 
@@ -591,6 +593,17 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         default=1,
         help="user-profile replicas, each owning a shard of the users (default 1)",
+    )
+    p.add_argument(
+        "--engine",
+        choices=["local", "ray"],
+        help="where the rounds run: local (this process, default) or ray (each agent an actor "
+        "on a Ray cluster; needs --chroma-url)",
+    )
+    p.add_argument(
+        "--ray-address",
+        help="with --engine ray: the cluster to join (auto, or HOST:PORT; default: start a "
+        "private one on this machine)",
     )
     p.add_argument("--roles", help="comma-separated roles (default: every registered role)")
     p.add_argument("--run", default="default", help="run name (checkpoint folder)")

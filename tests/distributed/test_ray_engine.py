@@ -1,0 +1,139 @@
+"""The Ray engine on a real two-node cluster over a real ChromaDB server (issue 13).
+
+Data with a known answer (:func:`tests.agent_fixtures.block_context`), so the runs take seconds;
+the full figures live in ``bench/scale.py``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from recagents.agents import distributed
+from recagents.agents.rounds import Coordinator
+from recagents.errors import ConfigError
+from recagents.vectorstore.chroma import ChromaStore
+from recagents.vectorstore.schema import versions
+from tests.agent_fixtures import block_context
+from tests.support.registries import isolated_registry
+
+#: Same answer, stated: an agent's loss per round within 1% of the local engine's (the towers'
+#: dropout draws from one generator per process: the driver's locally, each actor's on Ray),
+#: valid NDCG@10 per round within 0.02.
+LOSS_TOLERANCE = 0.01
+NDCG_TOLERANCE = 0.02
+
+
+def _options(run_dir: Path, namespace: str, rounds: int = 3) -> dict:
+    return {
+        "namespace": namespace,
+        "run_dir": run_dir,
+        "max_rounds": rounds,
+        "patience": rounds,
+        "user_shards": 2,
+        "progress": False,
+        "registry": isolated_registry(),
+    }
+
+
+def test_every_agent_is_an_actor_on_both_nodes_and_matches_the_local_engine(
+    ray_driver, chroma_server, tmp_path
+):
+    context = block_context()
+    with ChromaStore(url=chroma_server) as store:
+        local = Coordinator(context, store, **_options(tmp_path / "local", "eng-local")).run()
+        remote = distributed.RayCoordinator(
+            context, store, store_url=chroma_server, **_options(tmp_path / "ray", "eng-ray")
+        )
+        try:
+            report = remote.run()
+            placement = {p["instance"]: p for p in remote.placement}
+        finally:
+            remote.shutdown()
+        # every role replica ran in its own process, and the actors ran on both nodes
+        assert set(placement) == {"user_profile-0", "user_profile-1", "item", "ranking"}
+        assert len({p["pid"] for p in placement.values()} | {os.getpid()}) == 5
+        assert len({p["node_id"] for p in placement.values()}) == 2
+        # a user replica holds only its own users' interactions
+        full = int(context.fit.nnz + context.holdout.nnz)
+        shard_rows = [placement[f"user_profile-{k}"]["interactions"] for k in (0, 1)]
+        assert sum(shard_rows) == full and max(shard_rows) < full
+        assert placement["item"]["interactions"] == full
+        # the same answer, round by round
+        assert [r.round for r in report.rounds] == [r.round for r in local.rounds] == [0, 1, 2, 3]
+        for ours, theirs in zip(report.rounds, local.rounds, strict=True):
+            assert abs(ours.valid["ndcg@10"] - theirs.valid["ndcg@10"]) <= NDCG_TOLERANCE
+            for agent, metrics in theirs.agents.items():
+                if "loss" in metrics:
+                    got = ours.agents[agent]["loss"]
+                    assert abs(got - metrics["loss"]) <= LOSS_TOLERANCE * abs(metrics["loss"])
+        # the actors published every round and the serving version to the shared server
+        assert versions(store, "eng-ray", "user") == [0, 1, 2, 3, 4]
+    recorded = json.loads((tmp_path / "ray" / "metrics.json").read_text())
+    assert len(recorded["ray"]["nodes"]) == 2
+    assert {a["instance"] for a in recorded["ray"]["actors"]} == set(placement)
+    assert (tmp_path / "ray" / "final" / "user_profile-1.safetensors").exists()
+    # nothing of the cluster listens beyond loopback
+    listening = ray_driver.listening()
+    assert listening, "found no listening socket of the cluster"
+    assert all(a.startswith(("127.0.0.1:", "[::ffff:127.0.0.1]:")) for a in listening), listening
+
+
+def test_an_actor_killed_mid_round_is_restarted_and_the_round_trained_again(
+    ray_driver, chroma_server, tmp_path
+):
+    context = block_context()
+    run = tmp_path / "ray"
+    with ChromaStore(url=chroma_server) as store:
+        remote = distributed.RayCoordinator(
+            context, store, store_url=chroma_server, **_options(run, "eng-fault", rounds=4)
+        )
+        victim = next(p for p in remote.placement if p["instance"] == "user_profile-1")
+        killed: list[float] = []
+
+        def kill_when_round_1_is_saved() -> None:
+            deadline = time.monotonic() + 120
+            while not (run / "round-0001" / "DONE").exists() and time.monotonic() < deadline:
+                time.sleep(0.01)
+            os.kill(victim["pid"], signal.SIGKILL)
+            killed.append(time.monotonic())
+
+        killer = threading.Thread(target=kill_when_round_1_is_saved, daemon=True)
+        killer.start()
+        try:
+            report = remote.run()
+            again = distributed._ray().get(remote.remote["user_profile-1"].actor.where.remote())
+        finally:
+            remote.shutdown()
+        killer.join(timeout=5)
+    assert killed, "the actor was never killed"
+    assert again["pid"] != victim["pid"]  # Ray restarted it in a new process
+    # the run finished, every round recorded exactly once, none lost
+    assert [r.round for r in report.rounds] == [0, 1, 2, 3, 4]
+    recorded = json.loads((run / "metrics.json").read_text())
+    assert [r["round"] for r in recorded["rounds"]] == [0, 1, 2, 3, 4]
+    assert recorded["ray"]["retried_rounds"] and min(recorded["ray"]["retried_rounds"]) >= 2
+    assert report.best_ndcg == pytest.approx(1.0)
+    losses = [r.agents.get("user_profile-1", {}).get("loss", 0.0) for r in report.rounds]
+    assert np.isfinite(losses).all()
+
+
+def test_the_ray_engine_needs_a_chroma_server(tmp_path):
+    from recagents.agents.trainer import ray_store_url
+    from recagents.config import Settings
+
+    settings = Settings.load(home=tmp_path, engine="ray")
+    with pytest.raises(ConfigError, match="ChromaDB server every actor reaches"):
+        ray_store_url(settings, None)
+    with ChromaStore(path=tmp_path / "embedded") as embedded, pytest.raises(ConfigError):
+        ray_store_url(settings, embedded)
+    assert ray_store_url(settings.replace(chroma_url="http://127.0.0.1:9"), None).endswith(":9")
+    with pytest.raises(ConfigError, match="engine"):
+        Settings.load(home=tmp_path, engine="spark")
