@@ -358,11 +358,18 @@ class RayCoordinator(Coordinator):
             raise ConfigError("connect to a Ray cluster first (agents.distributed.connect)")
         channel = self.channel
         actor_class = ray.remote(AgentActor)
+        from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+        nodes = [n["node_id"] for n in cluster_summary()["nodes"]]
         handles: dict[str, RemoteAgent] = {}
-        for agent in self.agents:
+        for number, agent in enumerate(self.agents):
+            # Round-robin over the nodes (SPREAD, and soft affinity, left every actor on the head
+            # at times). Hard: an actor whose process dies restarts on its node; one whose node
+            # is gone cannot, and the run stops naming its shard (see _lost).
+            place = NodeAffinitySchedulingStrategy(nodes[number % len(nodes)], soft=False)
             actor = actor_class.options(
                 num_cpus=0,
-                scheduling_strategy="SPREAD",
+                scheduling_strategy=place,
                 max_restarts=MAX_RESTARTS,
                 max_task_retries=0,
             ).remote(
@@ -382,9 +389,12 @@ class RayCoordinator(Coordinator):
             for role, group in self.replicas.items()
         }
         self.placement = ray.get([h.actor.where.remote() for h in handles.values()])
-        self.report_cluster = {**cluster_summary(), "actors": self.placement}
-        if isinstance(self.checkpoints, RunFolder):
-            self.checkpoints.settings["ray"] = self.report_cluster
+        self.report.cluster = {
+            "engine": "ray",
+            **cluster_summary(),
+            "actors": self.placement,
+            "retried_rounds": [],
+        }
 
     # -- where the steps run -------------------------------------------------------------------
 
@@ -434,10 +444,7 @@ class RayCoordinator(Coordinator):
                 lost = self._wait_for_actors()
                 if lost or tries == MAX_ROUND_RETRIES:
                     raise self._lost(lost or self._suspects(exc), last) from exc
-                self.report_cluster["retried_rounds"] = [
-                    *self.report_cluster.get("retried_rounds", []),
-                    last + 1,
-                ]
+                self.report.cluster["retried_rounds"].append(last + 1)
                 self._restore_finished(last)
         raise AssertionError("unreachable")  # pragma: no cover
 

@@ -44,6 +44,8 @@ class TrainingReport:
     stopped: str = ""
     run_dir: str = ""
     final_version: int = 0
+    #: Where the rounds ran when not in this process (the Ray engine): nodes, actors, retries.
+    cluster: dict[str, Any] = field(default_factory=dict)
 
     @property
     def best_ndcg(self) -> float:
@@ -56,13 +58,16 @@ class TrainingReport:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form (``metrics.json``)."""
-        return {
+        out = {
             "rounds": [r.to_dict() for r in self.rounds],
             "best_round": self.best_round,
             "best_valid_ndcg@10": self.best_ndcg,
             "stopped": self.stopped,
             "final_version": self.final_version,
         }
+        if self.cluster:
+            out["cluster"] = self.cluster
+        return out
 
 
 def plot_rounds(report: TrainingReport, path: Path) -> None:

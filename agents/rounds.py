@@ -349,6 +349,8 @@ class Coordinator:
             return None
         last, self.report.rounds = resumed
         self.report.choose_best()
+        if self.run_dir is not None:  # where the earlier rounds ran (the Ray engine's record)
+            self.report.cluster = _recorded_cluster(self.run_dir / "metrics.json")
         for agent in self.agents:  # the store may have lost the last round (new server)
             self.publish(agent, last)
         logger.info("resumed %s after round %d", self.run_dir, last)
@@ -458,6 +460,18 @@ def train_step(
         if publication is not None:
             channel.write(publication, number)
     return metrics
+
+
+def _recorded_cluster(path: Path) -> dict[str, Any]:
+    """The ``cluster`` record of a run's ``metrics.json`` (empty when absent or unreadable)."""
+    import json
+
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    cluster = data.get("cluster") if isinstance(data, dict) else None
+    return dict(cluster) if isinstance(cluster, dict) else {}
 
 
 def _combine(parts: Sequence[Publication], n_rows: int, dim: int) -> Publication | None:

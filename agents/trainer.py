@@ -317,6 +317,8 @@ def train_agents(
     """
     namespace = f"{split.dataset.name}-s{settings.seed}-{run_name}"
     run_dir = settings.runs_dir / namespace
+    if _finished(run_dir, resume):  # reloading a finished run: as many replicas as it trained
+        user_shards = _recorded(run_dir).get("user_shards") or user_shards
     with run_lock(settings.runs_dir / f"{namespace}.lock", namespace):
         split, weights, union = _with_dialogues(
             split, settings, run_dir, dialogues, dialogue_weight, resume=resume
@@ -347,6 +349,22 @@ def train_agents(
             progress=progress,
             rounds_only_seed=rounds_only_seed,
         )
+
+
+def _recorded(run_dir: Path) -> dict[str, Any]:
+    """A run's ``metrics.json`` (empty when absent or unreadable)."""
+    try:
+        data = json.loads((run_dir / "metrics.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _finished(run_dir: Path, resume: bool) -> bool:
+    """Whether resuming ``run_dir`` only reloads it: it stopped and saved its serving agents."""
+    if not resume or not (run_dir / "final").is_dir():
+        return False
+    return bool(_recorded(run_dir).get("stopped"))
 
 
 def ray_store_url(settings: Settings, store: EmbeddingStore | None) -> str:
@@ -522,7 +540,10 @@ def _train_agents(
     rounds_only_seed: bool,
 ) -> TrainedAgents:
     began = time.perf_counter()
-    if settings.engine == "ray" and not rounds_only_seed:
+    # A finished run that is only reloaded (serve, chat) has no round left to train: it loads
+    # in this process whatever engine trained it.
+    on_ray = settings.engine == "ray" and not rounds_only_seed and not _finished(run_dir, resume)
+    if on_ray:
         ray_store_url(settings, store)  # refuse before minutes of encoding
     context = build_context(
         split.dataset,
@@ -546,7 +567,7 @@ def _train_agents(
         "record": {"dialogues": dialogues},
         "warm": warm,
     }
-    if settings.engine == "ray" and not rounds_only_seed:
+    if on_ray:
         coordinator = _train_on_ray(context, store, settings, options, resume)
         return TrainedAgents(
             coordinator, coordinator.report, context, time.perf_counter() - began, dialogues

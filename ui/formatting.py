@@ -297,6 +297,29 @@ def learning_markdown(report: Mapping[str, Any], training: Mapping[str, Any] | N
             "named together, the user agent the seekers' words and films, the ranking agent "
             "which suggestions were taken."
         )
+    cluster = report.get("cluster")
+    if isinstance(cluster, Mapping) and cluster.get("engine") == "ray":
+        nodes = list(cluster.get("nodes") or [])
+        actors = list(cluster.get("actors") or [])
+        node_names = {n.get("node_id"): f"node {i + 1}" for i, n in enumerate(nodes)}
+        placed = ", ".join(
+            f"{_e(str(a.get('instance')))} on {node_names.get(a.get('node_id'), 'a lost node')}"
+            for a in actors
+        )
+        resources = ", ".join(
+            f"node {i + 1}: {n.get('cpus', 0):g} CPU, {n.get('memory_gb', 0):g} GB"
+            for i, n in enumerate(nodes)
+        )
+        lines.append(
+            f"**Trained on a Ray cluster:** {len(nodes)} node(s) ({resources}); "
+            f"{len(actors)} actors ({placed})"
+            + (
+                f"; rounds retried after losing an actor: {cluster['retried_rounds']}"
+                if cluster.get("retried_rounds")
+                else ""
+            )
+            + "."
+        )
     if report.get("run_dir"):
         lines.append(f"**Run folder:** `{_e(report['run_dir'])}` (metrics.json, rounds.png).")
     if training and training.get("state") not in (None, "idle"):

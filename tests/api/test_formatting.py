@@ -192,3 +192,28 @@ def test_learning_summary_tables_and_plot():
         "valid recall@10",
     ]
     assert fmt.rounds_figure({}).axes
+
+
+def test_learning_summary_says_where_a_ray_run_trained():
+    report = {
+        **REPORT,
+        "cluster": {
+            "engine": "ray",
+            "nodes": [
+                {"node_id": "a1", "cpus": 1.0, "memory_gb": 2.5},
+                {"node_id": "b2", "cpus": 1.0, "memory_gb": 2.0},
+            ],
+            "actors": [
+                {"instance": "user_profile-0", "node_id": "a1"},
+                {"instance": "user_profile-1", "node_id": "b2"},
+                {"instance": "ranking", "node_id": "gone"},
+            ],
+            "retried_rounds": [2],
+        },
+    }
+    text = fmt.learning_markdown(report)
+    line = text.split("**Trained on a Ray cluster:**")[1].split("  \n")[0]
+    assert "2 node(s)" in line and "node 2: 1 CPU, 2 GB" in line
+    assert "user_profile-0 on node 1" in line and "user_profile-1 on node 2" in line
+    assert "ranking on a lost node" in line and "[2]" in line
+    assert "Ray cluster" not in fmt.learning_markdown(REPORT)

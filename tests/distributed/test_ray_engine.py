@@ -77,8 +77,9 @@ def test_every_agent_is_an_actor_on_both_nodes_and_matches_the_local_engine(
         # the actors published every round and the serving version to the shared server
         assert versions(store, "eng-ray", "user") == [0, 1, 2, 3, 4]
     recorded = json.loads((tmp_path / "ray" / "metrics.json").read_text())
-    assert len(recorded["ray"]["nodes"]) == 2
-    assert {a["instance"] for a in recorded["ray"]["actors"]} == set(placement)
+    assert recorded["cluster"]["engine"] == "ray" and len(recorded["cluster"]["nodes"]) == 2
+    assert {a["instance"] for a in recorded["cluster"]["actors"]} == set(placement)
+    assert recorded["cluster"]["retried_rounds"] == []
     assert (tmp_path / "ray" / "final" / "user_profile-1.safetensors").exists()
     # nothing of the cluster listens beyond loopback
     listening = ray_driver.listening()
@@ -119,7 +120,7 @@ def test_an_actor_killed_mid_round_is_restarted_and_the_round_trained_again(
     assert [r.round for r in report.rounds] == [0, 1, 2, 3, 4]
     recorded = json.loads((run / "metrics.json").read_text())
     assert [r["round"] for r in recorded["rounds"]] == [0, 1, 2, 3, 4]
-    assert recorded["ray"]["retried_rounds"] and min(recorded["ray"]["retried_rounds"]) >= 2
+    assert recorded["cluster"]["retried_rounds"] and min(recorded["cluster"]["retried_rounds"]) >= 2
     assert report.best_ndcg == pytest.approx(1.0)
     losses = [r.agents.get("user_profile-1", {}).get("loss", 0.0) for r in report.rounds]
     assert np.isfinite(losses).all()
@@ -137,3 +138,30 @@ def test_the_ray_engine_needs_a_chroma_server(tmp_path):
     assert ray_store_url(settings.replace(chroma_url="http://127.0.0.1:9"), None).endswith(":9")
     with pytest.raises(ConfigError, match="engine"):
         Settings.load(home=tmp_path, engine="spark")
+
+
+def test_cli_train_engine_ray_on_the_cluster_then_serves_locally(
+    ray_driver, chroma_server, tmp_path, capsys
+):
+    """``recagents train --engine ray`` end to end: real encoder, ingested catalog, two nodes."""
+    from recagents.ui.cli import main
+    from tests.integration.test_train_cli import _write_catalog
+
+    distributed._ray().shutdown()  # the CLI connects as its own driver (and disconnects)
+    _write_catalog(tmp_path)
+    home = ["--home", str(tmp_path / "home"), "--chroma-url", chroma_server]
+    ingest = ["ingest", "--interactions", str(tmp_path / "ratings.csv"), "--items"]
+    assert main([*home, *ingest, str(tmp_path / "items.csv"), "--name", "blocks"]) == 0
+    train = ["train", "--dataset", "blocks", "--rounds", "2", "--patience", "2"]
+    ray = ["--engine", "ray", "--ray-address", ray_driver.address, "--user-shards", "2"]
+    assert main([*home, *train, *ray]) == 0
+    out = capsys.readouterr().out
+    assert "<- chosen" in out and "test ndcg@10" in out
+    run = tmp_path / "home" / "runs" / "blocks-s2020-default"
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert [r["round"] for r in metrics["rounds"]] == [0, 1, 2]
+    assert len({a["node_id"] for a in metrics["cluster"]["actors"]}) == 2
+    # reloaded in this process (the run is finished), as serve and chat do
+    recommend = ["recommend", "--dataset", "blocks", "--user", "u1", "--k", "3"]
+    assert main([*home, *recommend]) == 0
+    assert "Comedy" in capsys.readouterr().out
