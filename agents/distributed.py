@@ -127,6 +127,7 @@ def cluster_summary() -> dict[str, Any]:
             "address": n.get("NodeManagerAddress"),
             "cpus": n.get("Resources", {}).get("CPU", 0.0),
             "memory_gb": round(n.get("Resources", {}).get("memory", 0.0) / 2**30, 2),
+            "head": "node:__internal_head__" in n.get("Resources", {}),
         }
         for n in ray.nodes()
         if n.get("Alive")
@@ -435,7 +436,11 @@ class RayCoordinator(Coordinator):
         for tries in range(MAX_ROUND_RETRIES + 1):
             try:
                 return attempt()
-            except (ray.exceptions.RayActorError, ray.exceptions.RayTaskError) as exc:
+            except (
+                ray.exceptions.RayActorError,
+                ray.exceptions.ActorUnschedulableError,
+                ray.exceptions.RayTaskError,
+            ) as exc:
                 if isinstance(exc, ray.exceptions.RayTaskError) and not isinstance(
                     getattr(exc, "cause", None), ActorRestarted
                 ):
@@ -463,8 +468,8 @@ class RayCoordinator(Coordinator):
                         lost.append(handle.instance)
                         break
                     time.sleep(0.5)
-                except ray.exceptions.GetTimeoutError:
-                    lost.append(handle.instance)
+                except (ray.exceptions.GetTimeoutError, ray.exceptions.ActorUnschedulableError):
+                    lost.append(handle.instance)  # its node is gone: no restart will come
                     break
         return lost
 

@@ -165,3 +165,53 @@ def test_cli_train_engine_ray_on_the_cluster_then_serves_locally(
     recommend = ["recommend", "--dataset", "blocks", "--user", "u1", "--k", "3"]
     assert main([*home, *recommend]) == 0
     assert "Comedy" in capsys.readouterr().out
+
+
+def test_a_node_gone_for_good_stops_the_run_naming_the_lost_shard(
+    chroma_server, tmp_path, monkeypatch
+):
+    from tests.support.ray_cluster import RAY_TEST_ENV, RayCluster
+
+    cluster = RayCluster(nodes=2).start()  # its own cluster: this one loses a node
+    try:
+        token = cluster.env["RAY_AUTH_TOKEN_PATH"]
+        for key, value in {**RAY_TEST_ENV, "RAY_AUTH_TOKEN_PATH": token}.items():
+            monkeypatch.setenv(key, value)
+        monkeypatch.setattr(distributed, "RESTART_TIMEOUT_S", 10.0)
+        assert distributed.connect(cluster.address)
+        deadline = time.monotonic() + 60
+        while len(distributed.cluster_summary()["nodes"]) < 2:
+            assert time.monotonic() < deadline
+            time.sleep(0.2)
+        context = block_context()
+        run = tmp_path / "ray"
+        with ChromaStore(url=chroma_server) as store:
+            remote = distributed.RayCoordinator(
+                context, store, store_url=chroma_server, **_options(run, "eng-node", rounds=8)
+            )
+            head = next(n for n in distributed.cluster_summary()["nodes"] if n["head"])["node_id"]
+            on_worker = [p["instance"] for p in remote.placement if p["node_id"] != head]
+            assert on_worker
+
+            def kill_the_worker_node() -> None:
+                limit = time.monotonic() + 120
+                while not (run / "round-0001" / "DONE").exists() and time.monotonic() < limit:
+                    time.sleep(0.01)
+                cluster.kill_node(1)
+
+            killer = threading.Thread(target=kill_the_worker_node, daemon=True)
+            killer.start()
+            try:
+                with pytest.raises(distributed.DistributedTrainingError) as lost:
+                    remote.run()
+            finally:
+                killer.join(timeout=5)
+                remote.shutdown()
+        message = str(lost.value)
+        assert any(name in message for name in on_worker), message
+        assert "--resume" in message and str(run) in message
+        # the finished rounds stay on disk for the resume
+        assert (run / "round-0001" / "DONE").exists()
+    finally:
+        distributed._ray().shutdown()
+        assert not cluster.stop()

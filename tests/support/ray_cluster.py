@@ -117,6 +117,29 @@ class RayCluster:
             ours |= children
         return sorted(ours)
 
+    def kill_node(self, number: int) -> list[int]:
+        """SIGKILL the raylet of node ``number`` (1: the first worker node) and its children."""
+        parents = _parents()
+        mark = f"{self.folder}/t/"
+        socket_name = f"sockets/raylet.{number}" if number else "sockets/raylet "
+        raylets = {
+            pid
+            for pid in parents
+            if mark in (cmd := _cmdline(pid) + " ") and socket_name in cmd and "raylet" in cmd
+        }
+        doomed = set(raylets)
+        grew = True
+        while grew:
+            children = {pid for pid, parent in parents.items() if parent in doomed} - doomed
+            grew = bool(children)
+            doomed |= children
+        for pid in doomed:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        return sorted(doomed)
+
     def listening(self) -> list[str]:
         """Local addresses this cluster's processes listen on (from ``ss -ltnp``)."""
         pids = set(self.pids())
