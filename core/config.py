@@ -42,6 +42,9 @@ class Settings:
         threads: Torch intra-op threads; on two busy cores one thread was 2x faster than two.
         llm_wait_s: Longest wait (seconds) for a chat model busy with another reply before a
             turn answers with template reasons (``RECAGENTS_LLM_WAIT_S``).
+        memory_url: Where conversation threads live (``RECAGENTS_MEMORY_URL``): empty for
+            ``home/conversations.sqlite``, ``sqlite:///abs/path`` or ``postgresql://...`` so
+            that server replicas on several machines share them.
     """
 
     home: Path = field(default_factory=default_home)
@@ -52,6 +55,7 @@ class Settings:
     batch_size: int = 16
     threads: int = 1
     llm_wait_s: float = 1.0
+    memory_url: str = ""
 
     @classmethod
     def load(cls, config_file: str | Path | None = None, **overrides: Any) -> Settings:
