@@ -672,8 +672,14 @@ class ServingWatcher:
             return
         try:
             old = self.service().recommender
+            rounds = json.loads((metrics / "metrics.json").read_text(encoding="utf-8"))
+            last = max((int(r["round"]) for r in rounds.get("rounds") or []), default=0)
             with home_lock(self.settings, "prepare"):
-                engine = Engine.load(self.settings, progress=False, run_name=run)
+                # its own rounds only: resuming with the default max_rounds would train on,
+                # in a serving process, writing the folder the other replicas read
+                engine = Engine.load(
+                    self.settings, progress=False, run_name=run, max_rounds=max(1, last)
+                )
             new = Recommender(
                 engine,
                 self.settings,

@@ -18,6 +18,7 @@ What must hold:
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import socket
@@ -83,7 +84,9 @@ def serve(
             assert server.poll() is None, log.read_text()[-3000:]
             assert time.monotonic() - began < 300, log.read_text()[-3000:]
             with contextlib.suppress(httpx.TransportError):
-                if httpx.get(f"{url}/api/v1/health", timeout=5).status_code == 200:
+                healthy = httpx.get(f"{url}/api/v1/health", timeout=5).status_code == 200
+                # every replica ready, not only the one that answered
+                if healthy and log.read_text().count("recagents.ui.server: ready:") >= workers:
                     break
             time.sleep(0.5)
         yield url, server
@@ -151,7 +154,11 @@ def _serving_run(url: str) -> str:
     return str(httpx.get(f"{url}/api/v1/agents", timeout=30).json()["run"]["run_dir"])
 
 
-def _check_pointer(home: Path, urls: list[str]) -> None:
+def _rounds(metrics: Path) -> list[int]:
+    return [int(r["round"]) for r in json.loads(metrics.read_text())["rounds"]]
+
+
+def _check_pointer(home: Path, urls: list[str], thread_id: str) -> None:
     from recagents.config import Settings
     from recagents.ui.server import write_serving
 
@@ -159,6 +166,7 @@ def _check_pointer(home: Path, urls: list[str]) -> None:
     write_serving(Settings.load(home=home), "blocks", "ui")  # what a finished training writes
     began = time.monotonic()
     runs: set[str] = set()
+    metrics = {p: _rounds(p) for p in (home / "runs").glob("*/metrics.json")}
     while time.monotonic() - began < 120:
         runs = {_serving_run(u) for u in urls}  # each request also makes a replica look
         if runs == {"blocks-s2020-ui"}:
@@ -166,13 +174,15 @@ def _check_pointer(home: Path, urls: list[str]) -> None:
         time.sleep(1)
     assert runs == {"blocks-s2020-ui"}
     # the threads survived the reload
-    assert _history(urls[0], "shared")
+    assert _history(urls[0], thread_id)
     write_serving(Settings.load(home=home), "blocks", "default")
     began = time.monotonic()
     while time.monotonic() - began < 120 and runs != {"blocks-s2020-default"}:
         runs = {_serving_run(u) for u in urls}
         time.sleep(1)
     assert runs == {"blocks-s2020-default"}
+    # reloading trained nothing: no run has a new round
+    assert {p: _rounds(p) for p in metrics} == metrics
 
 
 def test_two_replicas_share_sqlite_memory_and_the_served_run(home: Path, tmp_path: Path) -> None:
@@ -182,7 +192,7 @@ def test_two_replicas_share_sqlite_memory_and_the_served_run(home: Path, tmp_pat
         serve(home, tmp_path / "b.log", memory_url=memory) as (b, _),
     ):
         _check_replicas(a, b)
-        _check_pointer(home, [a, b])
+        _check_pointer(home, [a, b], "shared")
     assert (tmp_path / "shared.sqlite").exists()
     assert (tmp_path / "shared.sqlite.locks").is_dir()
 
@@ -218,13 +228,13 @@ def _children(pid: int) -> list[int]:
 def test_serve_workers_two_processes_behind_one_port(home: Path, tmp_path: Path) -> None:
     with serve(home, tmp_path / "w.log", workers=2) as (url, server):
         replicas = _children(server.pid)
-        replicas = [p for p in replicas if "recagents" in Path(f"/proc/{p}/cmdline").read_text()]
-        assert len(replicas) >= 2, replicas
+        replicas = [p for p in replicas if b"spawn_main" in Path(f"/proc/{p}/cmdline").read_bytes()]
+        assert len(replicas) == 2, replicas
         # both replicas answer (the health check of each: both ready), one port for both
         sent = _shared_thread_turns([url, url, url], "workers")
         said = [m["text"] for m in _history(url, "workers") if m["role"] == "user"]
         assert sorted(said) == sorted(sent)
-        _check_pointer(home, [url])
+        _check_pointer(home, [url], "workers")
     log = (tmp_path / "w.log").read_text()
     assert "[replica 0]" in log and "[replica 1]" in log
     assert "Traceback" not in log
