@@ -92,10 +92,12 @@ class MemorySpec:
             return cls("postgres", url)
         if scheme == "sqlite":
             path = url[len("sqlite://") :]
+            if path.startswith("/"):  # sqlite:///abs and SQLAlchemy's sqlite:////abs alike
+                path = "/" + path.lstrip("/")
             if not path.startswith("/") or path == "/":
                 raise ConfigError(
                     f"--memory-url {url}: a SQLite memory needs an absolute file path, "
-                    "e.g. sqlite:////srv/recagents/conversations.sqlite"
+                    "e.g. sqlite:///srv/recagents/conversations.sqlite"
                 )
             return cls("sqlite", path)
         raise ConfigError(
