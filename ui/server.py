@@ -760,14 +760,18 @@ def serve(
             bad or unreachable memory URL (all checked before loading).
     """
     from recagents.env import ensure_offline
-    from recagents.ui.memory import open_memory
+    from recagents.ui.memory import MemorySpec, open_memory
 
     if int(workers) < 1:
         raise ConfigError(f"--workers must be at least 1, got {workers}")
     ensure_offline()
     auth_token = resolve_token(host, token)
     answered = allowed_hosts(host, hosts)
-    open_memory(None, settings, max_connections=1).close()  # a bad URL: one line, now
+    spec = MemorySpec.parse(settings.memory_url, settings)  # a bad URL: one line, now
+    if spec.kind == "postgres":  # unreachable: one line now, not N replicas failing later
+        open_memory(spec.target, settings, max_connections=1).close()
+    # (a SQLite file is opened only after ui.preflight has checked it: opening a damaged one
+    # here would rewrite its header before the check could refuse it untouched)
     sock = bind(host, port)
     options = ServeOptions(
         host, int(port), llm, auth_token, log_level, tuple(answered), 0, int(workers)
