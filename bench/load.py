@@ -15,6 +15,7 @@ server process (N replicas behind one port, sharing the home's SQLite memory or 
 is started on the trained home, warmed up, loaded the same way, and stopped; one row per N:
 
     .venv/bin/python bench/load.py --home /tmp/servehome --workers 1,2
+    .venv/bin/python bench/load.py --home /tmp/servehome --workers 1,2 --start-postgres
 
 With a chat model it also counts where the top pick's reason came from (``reason_source``:
 ``llm``, ``template`` when the phrasing failed a check or timed out, ``template-busy`` when the
@@ -192,10 +193,15 @@ def run_workers(args: Any) -> int:
                 for anchor in anchors:
                     year = f" ({anchor['year']})" if anchor.get("year") else ""
                     anchor["title"] = f"{anchor['title']}{year}"
-                for index in range(2 * workers):  # every replica warm (the kernel picks one)
-                    client.post(
-                        "/api/v1/chat", json={"message": "I loved Heat", "thread_id": f"w{index}"}
-                    )
+
+            # Every replica warm: fresh connections at once (one keep-alive client would reach
+            # one replica only; the kernel hands each new connection to a waiting replica).
+            def warm(index: int) -> None:
+                body = {"message": "I loved Heat", "thread_id": f"warm-{index}"}
+                httpx.post(f"{url}/api/v1/chat", json=body, timeout=120)
+
+            with ThreadPoolExecutor(4 * workers) as pool:
+                list(pool.map(warm, range(8 * workers)))
             users = [str(u) for u in range(1, args.conversations + 1)]
             one = run(url, anchors, users, argparse.Namespace(**{**vars(args), "conversations": 1}))
             many = run(url, anchors, users, args)
@@ -237,6 +243,12 @@ def main() -> int:
     )
     parser.add_argument("--memory-url", help="with --workers: the replicas' shared memory")
     parser.add_argument(
+        "--start-postgres",
+        action="store_true",
+        help="with --workers: start a throwaway Postgres on 127.0.0.1 (tests.support.postgres) "
+        "and use it as the memory",
+    )
+    parser.add_argument(
         "--llm-wait",
         type=float,
         default=None,
@@ -245,6 +257,12 @@ def main() -> int:
     )
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
+    if args.workers and args.start_postgres:
+        from tests.support.postgres import running_postgres
+
+        with running_postgres() as postgres:
+            args.memory_url = postgres.url
+            return run_workers(args)
     if args.workers:
         return run_workers(args)
 
