@@ -715,6 +715,127 @@ class WatchPointer:
         await self.app(scope, receive, send)
 
 
+#: Headers that describe one connection, not the request: never forwarded.
+HOP_HEADERS = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+        "content-length",
+    }
+)
+#: The original client's address on a request another replica forwarded.
+FORWARDED_FOR = "x-recagents-forwarded-for"
+
+
+class ForwardUI:
+    """On replicas other than 0: forward every request outside ``/api/`` to replica 0.
+
+    Why: Gradio keeps a browser session's queue and state in the memory of the process that
+    served it (a ``/queue/join`` on one replica and its event stream on another fail:
+    measured, 4 of 12 ``gradio_client`` calls cancelled with two replicas on one port). The
+    shared socket gives no session affinity, so the UI is served by one replica, replica 0,
+    and the others pass its requests on over loopback, streaming the answer (event streams
+    included). The HTTP API, which keeps nothing in process memory, is served by every
+    replica. The ``Host`` header is passed unchanged (replica 0 checks it again) and the
+    client's address goes in :data:`FORWARDED_FOR`, which replica 0 trusts only on its
+    internal port (:class:`TrustForwarded`), so its login backoff still tells clients apart.
+    """
+
+    def __init__(self, app: Any, port: int) -> None:
+        self.app = app
+        self.port = port
+        self._client: Any = None
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        """The API here; everything else through replica 0."""
+        if scope["type"] != "http" or scope["path"].startswith("/api/"):
+            await self.app(scope, receive, send)
+            return
+        import httpx
+
+        if self._client is None:
+            self._client = httpx.AsyncClient(
+                base_url=f"http://127.0.0.1:{self.port}", timeout=None, follow_redirects=False
+            )
+        body = bytearray()
+        while True:
+            message = await receive()
+            body += message.get("body", b"")
+            if not message.get("more_body"):
+                break
+        headers = [
+            (k.decode("latin-1"), v.decode("latin-1"))
+            for k, v in scope["headers"]
+            if k.decode("latin-1").lower() not in HOP_HEADERS | {FORWARDED_FOR}
+        ]
+        headers.append((FORWARDED_FOR, str((scope.get("client") or ("unknown", 0))[0])))
+        target = scope.get("raw_path") or scope["path"].encode()
+        if scope.get("query_string"):
+            target += b"?" + scope["query_string"]
+        request = self._client.build_request(
+            scope["method"], target.decode("latin-1"), headers=headers, content=bytes(body)
+        )
+        try:
+            response = await self._client.send(request, stream=True)
+        except httpx.TransportError:
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 502,
+                    "headers": [(b"content-type", b"text/plain; charset=utf-8")],
+                }
+            )
+            await send({"type": "http.response.body", "body": b"the UI replica is not reachable"})
+            return
+        try:
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": response.status_code,
+                    "headers": [
+                        (k.encode("latin-1"), v.encode("latin-1"))
+                        for k, v in response.headers.multi_items()
+                        if k.lower() not in HOP_HEADERS - {"content-length"}
+                    ],
+                }
+            )
+            async for chunk in response.aiter_raw():
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+        finally:
+            await response.aclose()
+
+
+class TrustForwarded:
+    """Replica 0: on its internal port only, the client address :class:`ForwardUI` sent."""
+
+    def __init__(self, app: Any, port: int) -> None:
+        self.app = app
+        self.port = port
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        """Rewrite ``scope["client"]`` for forwarded requests; drop the header elsewhere."""
+        if scope["type"] == "http":
+            forwarded = [v for k, v in scope["headers"] if k.lower() == FORWARDED_FOR.encode()]
+            internal = (scope.get("server") or ("", 0))[1] == self.port
+            if forwarded and internal:
+                scope = {**scope, "client": (forwarded[-1].decode("latin-1"), 0)}
+            elif forwarded:  # nobody outside may claim an address
+                scope = {
+                    **scope,
+                    "headers": [
+                        h for h in scope["headers"] if h[0].lower() != FORWARDED_FOR.encode()
+                    ],
+                }
+        await self.app(scope, receive, send)
+
+
 @dataclass(frozen=True)
 class ServeOptions:
     """What each replica needs besides the settings and the socket (picklable: spawned)."""
@@ -727,6 +848,7 @@ class ServeOptions:
     answered: tuple[str, ...]
     replica: int = 0
     replicas: int = 1
+    ui_port: int = 0  # replicas > 1: replica 0's loopback port for the forwarded UI requests
 
 
 def serve(
@@ -778,7 +900,7 @@ def serve(
     )
     try:
         if int(workers) == 1:
-            return _serve_on(sock, settings, options)
+            return _serve_on([sock], settings, options)
         return _run_replicas(sock, settings, options)
     finally:
         sock.close()
@@ -797,18 +919,27 @@ def _run_replicas(sock: socket.socket, settings: Settings, options: ServeOptions
     already lives in databases (ChromaDB, the checkpointer). Replicas are *spawned*, not
     forked: the parent has imported torch and may hold threads, which ``fork`` does not copy.
 
+    The chat UI is served by replica 0 only, the others forwarding it (:class:`ForwardUI`):
+    Gradio sessions live in one process's memory. So the UI does not scale with replicas;
+    the HTTP API does.
+
     A replica that stops (a crash, or a failed start) stops the others: a half-sized server
     that still looks healthy is worse than one a supervisor (systemd, Kubernetes) restarts.
     """
     import multiprocessing
 
     context = multiprocessing.get_context("spawn")
+    # Replica 0 also listens here, on loopback, for the UI requests the others forward.
+    internal = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    internal.bind(("127.0.0.1", 0))
+    options = ServeOptions(**{**options.__dict__, "ui_port": int(internal.getsockname()[1])})
     processes = []
     for index in range(options.replicas):
         replica = ServeOptions(**{**options.__dict__, "replica": index})
+        sockets = [sock, internal] if index == 0 else [sock]
         process = context.Process(
             target=_replica_main,
-            args=(sock, settings, replica),
+            args=(sockets, settings, replica),
             name=f"recagents-replica-{index}",
         )
         process.start()
@@ -847,11 +978,12 @@ def _run_replicas(sock: socket.socket, settings: Settings, options: ServeOptions
                 process.join(5)
         return 2 if code and code > 0 else 0
     finally:
+        internal.close()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
 
 
-def _replica_main(sock: socket.socket, settings: Settings, options: ServeOptions) -> None:
+def _replica_main(sockets: list[socket.socket], settings: Settings, options: ServeOptions) -> None:
     """A spawned replica: the parent's logging format, then :func:`_serve_on`; exit status."""
     logging.basicConfig(
         level=options.log_level.upper(),
@@ -863,7 +995,7 @@ def _replica_main(sock: socket.socket, settings: Settings, options: ServeOptions
         import torch
 
         torch.set_num_threads(settings.threads)
-        code = _serve_on(sock, settings, options)
+        code = _serve_on(sockets, settings, options)
     except RecagentsError as exc:
         sys.stderr.write(f"error: replica {options.replica}: {exc}\n")
         code = 2
@@ -872,7 +1004,7 @@ def _replica_main(sock: socket.socket, settings: Settings, options: ServeOptions
     sys.exit(code)
 
 
-def _serve_on(sock: socket.socket, settings: Settings, options: ServeOptions) -> int:
+def _serve_on(sockets: list[socket.socket], settings: Settings, options: ServeOptions) -> int:
     """One replica: the preparation page at once, the recommender when loaded, until stopped."""
     import uvicorn
 
@@ -902,7 +1034,12 @@ def _serve_on(sock: socket.socket, settings: Settings, options: ServeOptions) ->
         sys.stdout.flush()
         if "*" not in answered:
             logger.info("answering requests for hosts %s only", ", ".join(answered))
-    guarded = AllowedHosts(RefuseMethods(app), answered)
+    served: Any = app
+    if options.replicas > 1 and options.replica > 0:
+        served = ForwardUI(app, options.ui_port)
+    guarded: Any = AllowedHosts(RefuseMethods(served), answered)
+    if options.replicas > 1 and options.replica == 0:
+        guarded = TrustForwarded(guarded, options.ui_port)
     config = uvicorn.Config(guarded, log_level=options.log_level.lower(), lifespan="on")
     server = uvicorn.Server(config)
     failure: list[BaseException] = []
@@ -961,7 +1098,7 @@ def _serve_on(sock: socket.socket, settings: Settings, options: ServeOptions) ->
             server.should_exit = True
 
     threading.Thread(target=prepare, name="recagents-prepare", daemon=True).start()
-    server.run(sockets=[sock])
+    server.run(sockets=sockets)
     if failure:
         raise failure[0]
     return 0

@@ -237,6 +237,25 @@ def test_serve_workers_two_processes_behind_one_port(home: Path, tmp_path: Path)
         sent = _shared_thread_turns([url, url, url], "workers")
         said = [m["text"] for m in _history(url, "workers") if m["role"] == "user"]
         assert sorted(said) == sorted(sent)
+        # the chat UI too: Gradio keeps a session's queue in one process, so replica 1
+        # forwards UI requests to replica 0 (without that, 4 of 12 calls were cancelled)
+        from gradio_client import Client
+
+        def ui_turn(index: int) -> str:
+            client = Client(url, verbose=False, download_files=False)
+            reply = client.predict(
+                f"I loved Comedy Story {8 + index % 8}", f"ui{index}", "", api_name="/chat"
+            )
+            return str(reply)
+
+        with ThreadPoolExecutor(6) as pool:
+            replies = list(pool.map(ui_turn, range(12)))
+        assert len(replies) == 12 and all(replies)
+        for index in range(12):
+            said = [m["text"] for m in _history(url, f"ui{index}") if m["role"] == "user"]
+            assert said == [f"I loved Comedy Story {8 + index % 8}"]
+        page = httpx.get(f"{url}/", timeout=30)
+        assert page.status_code == 200 and "gradio" in page.text.lower()
         _check_pointer(home, [url], "workers")
     log = (tmp_path / "w.log").read_text()
     assert "[replica 0]" in log and "[replica 1]" in log
