@@ -984,7 +984,17 @@ def _run_replicas(sock: socket.socket, settings: Settings, options: ServeOptions
 
 
 def _replica_main(sockets: list[socket.socket], settings: Settings, options: ServeOptions) -> None:
-    """A spawned replica: the parent's logging format, then :func:`_serve_on`; exit status."""
+    """A spawned replica: the parent's logging format, then :func:`_serve_on`; exit status.
+
+    On Linux it asks to be sent SIGTERM when its parent dies (``PR_SET_PDEATHSIG``), so a
+    ``kill -9`` of ``serve`` leaves no replica serving on without its supervisor.
+    """
+    with contextlib.suppress(Exception):  # Linux only; elsewhere replicas outlive a killed parent
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+        if os.getppid() == 1:  # the parent died before the request took effect
+            sys.exit(0)
     logging.basicConfig(
         level=options.log_level.upper(),
         format=f"%(asctime)s %(levelname)s [replica {options.replica}] %(name)s: %(message)s",
