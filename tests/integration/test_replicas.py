@@ -138,6 +138,14 @@ def _check_replicas(a: str, b: str) -> None:
     said = [m["text"] for m in _history(b, thread_id) if m["role"] == "user"]
     assert said == ["I loved Drama Story 1", "more please"]
     assert "m1" in httpx.get(f"{b}/api/v1/threads/{thread_id}", timeout=30).json()["liked"]
+    # a 👍 on replica B is in the thread replica A reads
+    liked = httpx.post(
+        f"{b}/api/v1/feedback",
+        json={"thread_id": thread_id, "item_id": "m9", "liked": True},
+        timeout=60,
+    )
+    assert liked.status_code == 200, liked.text
+    assert "m9" in httpx.get(f"{a}/api/v1/threads/{thread_id}", timeout=30).json()["liked"]
 
     # two clients, one thread, two replicas, at once: nothing lost, each answered once
     sent = _shared_thread_turns([a, b], "shared")
