@@ -10,6 +10,13 @@ stored state must hold exactly its own messages, in order, and only its own like
     .venv/bin/python bench/load.py --conversations 50 --turns 3 --json
     .venv/bin/python bench/load.py --llm local --turns 2         # the embedded SmolLM2
 
+With ``--workers 1,2`` it measures ``recagents serve --workers N`` instead: for each N a real
+server process (N replicas behind one port, sharing the home's SQLite memory or ``--memory-url``)
+is started on the trained home, warmed up, loaded the same way, and stopped; one row per N:
+
+    .venv/bin/python bench/load.py --home /tmp/servehome --workers 1,2
+    .venv/bin/python bench/load.py --home /tmp/servehome --workers 1,2 --start-postgres
+
 With a chat model it also counts where the top pick's reason came from (``reason_source``:
 ``llm``, ``template`` when the phrasing failed a check or timed out, ``template-busy`` when the
 model was busy with other turns beyond ``--llm-wait`` seconds and the template answered at once).
@@ -18,12 +25,18 @@ model was busy with other turns beyond ``--llm-wait`` seconds and the template a
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
+import signal
+import socket
 import statistics
+import subprocess
 import sys
 import time
 import uuid
 from collections import Counter
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -137,6 +150,84 @@ def run(url: str, anchors: list[dict[str, Any]], users: list[str], args: Any) ->
     }
 
 
+@contextlib.contextmanager
+def served(home: Path | None, workers: int, args: Any, log: Path) -> Iterator[str]:
+    """``recagents serve --workers N`` on a free loopback port; its URL once all are ready."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = int(probe.getsockname()[1])
+    command = [sys.executable, "-m", "recagents.ui.cli"]
+    command += ["--home", str(home)] if home else []
+    command += ["--memory-url", args.memory_url] if args.memory_url else []
+    command += ["serve", "--port", str(port), "--llm", args.llm, "--workers", str(workers)]
+    with log.open("w") as out:
+        server = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=os.environ)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        began = time.monotonic()
+        while log.read_text().count("recagents.ui.server: ready:") < workers:
+            if server.poll() is not None or time.monotonic() - began > 1800:
+                raise SystemExit(f"serve --workers {workers} did not start:\n{log.read_text()}")
+            time.sleep(1)
+        yield url
+    finally:
+        server.send_signal(signal.SIGTERM)
+        try:
+            server.wait(60)
+        except subprocess.TimeoutExpired:
+            server.kill()
+
+
+def run_workers(args: Any) -> int:
+    """One real server per worker count; one conversation alone, then all at once, each."""
+    rows = []
+    for workers in [int(w) for w in str(args.workers).split(",") if w.strip()]:
+        log = Path(f"/tmp/recagents-load-w{workers}-{os.getpid()}.log")
+        began = time.perf_counter()
+        with served(args.home, workers, args, log) as url:
+            started = time.perf_counter() - began
+            with httpx.Client(base_url=url, timeout=120) as client:
+                anchors = client.get(
+                    "/api/v1/items", params={"limit": max(args.conversations, 1) * 2}
+                ).json()["items"][1::2][: args.conversations]
+                for anchor in anchors:
+                    year = f" ({anchor['year']})" if anchor.get("year") else ""
+                    anchor["title"] = f"{anchor['title']}{year}"
+
+            # Every replica warm: fresh connections at once (one keep-alive client would reach
+            # one replica only; the kernel hands each new connection to a waiting replica).
+            def warm(index: int) -> None:
+                body = {"message": "I loved Heat", "thread_id": f"warm-{index}"}
+                httpx.post(f"{url}/api/v1/chat", json=body, timeout=120)
+
+            with ThreadPoolExecutor(4 * workers) as pool:
+                list(pool.map(warm, range(8 * workers)))
+            users = [str(u) for u in range(1, args.conversations + 1)]
+            one = run(url, anchors, users, argparse.Namespace(**{**vars(args), "conversations": 1}))
+            many = run(url, anchors, users, args)
+        rows.append({"workers": workers, "start_s": round(started, 1), "one": one, "load": many})
+    if args.json:
+        print(json.dumps(rows, indent=2))
+    else:
+        print(
+            "| workers | turns | wall s | turns/s | p50 s | p95 s | max s | errors | cross-talk |"
+            " 1 conversation p50 s |"
+        )
+        print("|---|---|---|---|---|---|---|---|---|---|")
+        for row in rows:
+            many = row["load"]
+            print(
+                f"| {row['workers']} | {many['turns']} | {many['wall_s']} | "
+                f"{many['throughput_turns_per_s']} | {many['p50_s']} | {many['p95_s']} | "
+                f"{many['max_s']} | {len(many['errors'])} | {len(many['cross_talk'])} | "
+                f"{row['one']['p50_s']} |"
+            )
+    bad = [r for r in rows if r["load"]["errors"] or r["load"]["cross_talk"] or r["one"]["errors"]]
+    for row in bad:
+        print(row["load"]["errors"][:3], row["load"]["cross_talk"][:3], file=sys.stderr)
+    return 1 if bad else 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--home", type=Path, help="recagents home (default: RECAGENTS_HOME/~)")
@@ -146,6 +237,18 @@ def main() -> int:
     parser.add_argument("--llm", default="none", help="none (default), local or a spec")
     parser.add_argument("--checkpointer", default="sqlite", choices=["sqlite", "memory"])
     parser.add_argument(
+        "--workers",
+        help="comma-separated replica counts (e.g. 1,2): measure `recagents serve --workers N` "
+        "as a separate process for each, instead of the in-process app",
+    )
+    parser.add_argument("--memory-url", help="with --workers: the replicas' shared memory")
+    parser.add_argument(
+        "--start-postgres",
+        action="store_true",
+        help="with --workers: start a throwaway Postgres on 127.0.0.1 (tests.support.postgres) "
+        "and use it as the memory",
+    )
+    parser.add_argument(
         "--llm-wait",
         type=float,
         default=None,
@@ -154,6 +257,14 @@ def main() -> int:
     )
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
+    if args.workers and args.start_postgres:
+        from tests.support.postgres import running_postgres
+
+        with running_postgres() as postgres:
+            args.memory_url = postgres.url
+            return run_workers(args)
+    if args.workers:
+        return run_workers(args)
 
     import torch
 

@@ -50,6 +50,9 @@ class Settings:
             actor on a Ray cluster; needs ``chroma_url``).
         ray_address: The Ray cluster to join (``auto``, ``host:port``); empty starts a private
             one on this machine.
+        memory_url: Where conversation threads live (``RECAGENTS_MEMORY_URL``): empty for
+            ``home/conversations.sqlite``, ``sqlite:///abs/path`` or ``postgresql://...`` so
+            that server replicas on several machines share them.
     """
 
     home: Path = field(default_factory=default_home)
@@ -62,6 +65,7 @@ class Settings:
     llm_wait_s: float = 1.0
     engine: str = "local"
     ray_address: str = ""
+    memory_url: str = ""
 
     @classmethod
     def load(cls, config_file: str | Path | None = None, **overrides: Any) -> Settings:

@@ -37,6 +37,7 @@ def _settings(args: argparse.Namespace) -> Settings:
         chroma_url=args.chroma_url,
         engine=getattr(args, "engine", None),
         ray_address=getattr(args, "ray_address", None),
+        memory_url=args.memory_url,
     )
 
 
@@ -324,6 +325,11 @@ def cmd_train(args: argparse.Namespace) -> int:
         f"({int(metrics['users'])} users); trained in {trained.seconds:.1f} s"
     )
     _out(f"checkpoints, metrics.json and rounds.png in {report.run_dir}")
+    from recagents.ui.server import RUN_NAMES, write_serving
+
+    if run_name in RUN_NAMES:  # a running `serve` (every replica) switches to it
+        write_serving(settings, dataset.name, run_name)
+        _out(f"serving pointer: run '{run_name}' (running servers load it on their next request)")
     args._trained = trained
     return 0
 
@@ -455,6 +461,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         llm=args.llm,
         log_level=args.log_level,
         hosts=args.allowed_hosts,
+        workers=args.workers,
     )
 
 
@@ -519,6 +526,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--config", type=Path, help="TOML settings file ([recagents] table)")
     parser.add_argument("--encoder", help="'bundled' or a sentence-transformers model folder")
     parser.add_argument("--chroma-url", help="ChromaDB server URL (default: embedded store)")
+    parser.add_argument(
+        "--memory-url",
+        help="where chat threads live: sqlite:///abs/path or postgresql://user@host:port/db "
+        "(default: home/conversations.sqlite; replicas on several machines share Postgres)",
+    )
     parser.add_argument(
         "--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"]
     )
@@ -666,6 +678,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--port", type=int, default=7860, help="port (default 7860)")
     p.add_argument("--llm", help="local (default), none, or an init_chat_model spec")
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="server processes (replicas) behind the one port (default 1); they share threads "
+        "through --memory-url and a new run through runs/SERVING-*.json",
+    )
 
     p = add("run", cmd_run, "main job: prepare the default dataset, train, recommend")
     p.add_argument("--user", help="user to show (default 1)")

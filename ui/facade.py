@@ -11,10 +11,8 @@ rec.recommend("42", k=10, filters={"genres_exclude": ["Horror"]})
 from __future__ import annotations
 
 import logging
-import sqlite3
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Literal
 
 from recagents.agents.base import ConversingRole
@@ -152,8 +150,9 @@ class Recommender:
             settings: Defaults to :meth:`Settings.load`.
             llm: ``local`` (default, from ``RECAGENTS_LLM``), ``none``, or an ``init_chat_model``
                 spec such as ``openai:gpt-4o-mini``.
-            checkpointer: ``sqlite`` (a file under home: threads survive a restart), ``memory``,
-                or a LangGraph checkpointer object.
+            checkpointer: ``sqlite`` (the memory ``settings.memory_url`` names, by default a
+                file under home: threads survive a restart), a memory URL, ``memory``, or a
+                LangGraph checkpointer object (:func:`open_memory`).
             progress: Show progress bars while training.
             **train_options: Passed to :func:`~recagents.agents.trainer.train_agents`.
         """
@@ -162,14 +161,16 @@ class Recommender:
 
         ensure_offline()
         settings = settings or Settings.load()
+        saver, locks = open_memory(checkpointer, settings)  # first: a bad URL fails at once
         deps = load_deps(settings, llm=llm, progress=progress, **train_options)
         return cls(
             deps.engine,
             settings,
             chat_model=deps.chat_model,
-            checkpointer=open_checkpointer(checkpointer, settings),
+            checkpointer=saver,
             structured_understanding=deps.structured_understanding,
             roles=deps.roles,
+            locks=locks,
         )
 
     # -- conversation --------------------------------------------------------------------------
@@ -511,22 +512,37 @@ def validate_filters(filters: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def open_checkpointer(kind: Any, settings: Settings) -> Any:
-    """``sqlite`` -> a SQLite file under home; ``memory`` -> in-memory; objects pass through."""
-    if kind == "sqlite":
-        from langgraph.checkpoint.sqlite import SqliteSaver
+    """The checkpointer of :func:`open_memory` (``memory``: in-memory; objects pass through)."""
+    return open_memory(kind, settings)[0]
 
-        path = Path(settings.home) / "conversations.sqlite"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        connection = sqlite3.connect(str(path), check_same_thread=False)
-        # WAL (which SqliteSaver turns on) makes NORMAL safe: a crash of the app loses nothing,
-        # only a power cut can drop the last turns; FULL would fsync every graph step.
-        connection.execute("PRAGMA journal_mode=WAL")
-        connection.execute("PRAGMA synchronous=NORMAL")
-        return SqliteSaver(connection)
+
+def open_memory(kind: Any, settings: Settings) -> tuple[Any, ThreadLocks | None]:
+    """A checkpointer and the thread lock its users share.
+
+    ``sqlite`` (the name kept from when it was the only database): the memory
+    ``settings.memory_url`` names, by default ``home/conversations.sqlite``; a URL
+    (``sqlite:///...``, ``postgresql://...``): that memory (:mod:`recagents.ui.memory`);
+    ``memory``: in-memory, this process only; a checkpointer object passes through (with
+    ``None``: the recommender's in-process locks).
+
+    Raises:
+        ConfigError: An unknown kind or URL, or a database that cannot be reached.
+    """
+    from recagents.ui.memory import open_memory as open_shared
+
+    if kind == "sqlite":
+        memory = open_shared(None, settings)
+        return memory.checkpointer, memory.locks
     if kind == "memory" or kind is None:
         from langgraph.checkpoint.memory import InMemorySaver
 
-        return InMemorySaver()
+        return InMemorySaver(), None
     if isinstance(kind, str):
-        raise ConfigError(f"unknown checkpointer {kind!r}: use 'sqlite' or 'memory'")
-    return kind
+        if "://" in kind:
+            memory = open_shared(kind, settings)
+            return memory.checkpointer, memory.locks
+        raise ConfigError(
+            f"unknown checkpointer {kind!r}: use 'sqlite', 'memory' or a memory URL "
+            "(sqlite:///abs/path, postgresql://...)"
+        )
+    return kind, None

@@ -47,14 +47,17 @@ def check_home(settings: Settings, run_dir: Path | None = None) -> list[str]:
         CorruptDataError: A damaged file that nothing can rebuild: the conversations, or a run
             with no good round. The message names the file and the fix.
     """
+    from recagents.ui.memory import MemorySpec
+
     notes: list[str] = []
-    conversations = Path(settings.home) / CONVERSATIONS
-    if conversations.exists():
+    memory = MemorySpec.parse(settings.memory_url, settings)  # Postgres checks its own files
+    conversations = Path(memory.target) if memory.kind == "sqlite" else None
+    if conversations is not None and conversations.exists():
         problem = sqlite_problem(conversations)
         if problem:
             raise CorruptDataError(
                 f"{conversations} is corrupt ({problem}): move it aside (with any "
-                f"{CONVERSATIONS}-wal and -shm next to it) to start with no saved threads, or "
+                f"{conversations.name}-wal and -shm next to it) to start with no saved threads, or "
                 "restore it from a backup"
             )
     if not settings.chroma_url:  # a ChromaDB server checks its own files

@@ -10,16 +10,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import ipaddress
 import json
 import logging
 import os
+import signal
 import socket
 import sys
 import threading
 import time
-from collections.abc import Callable, Sequence
+import uuid
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from recagents.config import Settings
@@ -113,14 +117,85 @@ def allowed_hosts(host: str, extra: str | Sequence[str] | None = None) -> list[s
     return names
 
 
+def serving_pointer(settings: Settings, dataset_name: str) -> Path:
+    """The version pointer of a dataset's served run: ``runs/SERVING-<dataset>-s<seed>.json``.
+
+    Why a file: replicas are separate processes (maybe on other machines sharing the home), so
+    an in-process swap after training reaches only the replica that trained. Training writes
+    the run first, then replaces this file atomically; every replica checks its ``stat`` before
+    each request (:class:`ServingWatcher`) and reloads when it changed.
+    """
+    return settings.runs_dir / f"SERVING-{dataset_name}-s{settings.seed}.json"
+
+
+def read_serving(settings: Settings, dataset_name: str) -> dict[str, Any] | None:
+    """The pointer's ``{"run", "time", "token"}``; None when there is none or it is unreadable."""
+    try:
+        data = json.loads(serving_pointer(settings, dataset_name).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) and isinstance(data.get("run"), str) else None
+
+
+def write_serving(
+    settings: Settings, dataset_name: str, run_name: str, *, token: str | None = None
+) -> dict[str, Any]:
+    """Point every replica at ``run_name`` (written to a temporary file, then renamed over).
+
+    The rename is atomic, so a replica reads the old pointer or the new one, never half of one.
+    ``token`` tells two pointers to the same run apart (a run trained again in place).
+    """
+    path = serving_pointer(settings, dataset_name)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    record = {"run": run_name, "time": time.time(), "token": token or uuid.uuid4().hex}
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}")
+    temporary.write_text(json.dumps(record), encoding="utf-8")
+    os.replace(temporary, path)
+    logger.info("version pointer %s: serve run '%s'", path.name, run_name)
+    return record
+
+
 def latest_run(settings: Settings, dataset_name: str) -> str:
-    """The run (of :data:`RUN_NAMES`) whose ``metrics.json`` was written last; else default."""
+    """The run ``serve`` loads: the version pointer's, else the latest of :data:`RUN_NAMES`.
+
+    The pointer counts when its run finished; else the run whose ``metrics.json`` was written
+    last; else ``default``.
+    """
+    pointer = read_serving(settings, dataset_name)
+    if pointer is not None:
+        run = settings.runs_dir / f"{dataset_name}-s{settings.seed}-{pointer['run']}"
+        if (run / "metrics.json").exists():
+            return str(pointer["run"])
     best, best_time = RUN_NAMES[0], -1.0
     for name in RUN_NAMES:
         metrics = settings.runs_dir / f"{dataset_name}-s{settings.seed}-{name}" / "metrics.json"
         if metrics.exists() and metrics.stat().st_mtime > best_time:
             best, best_time = name, metrics.stat().st_mtime
     return best
+
+
+@contextlib.contextmanager
+def home_lock(settings: Settings, name: str, *, wait: bool = True) -> Iterator[bool]:
+    """An exclusive ``flock`` on ``runs/.<name>.lock``, shared by every process using the home.
+
+    ``prepare``: replicas load (and on first use train) one at a time, as the embedded ChromaDB
+    folder takes one writer; ``train``: one training run at a time whichever replica's button
+    started it. With ``wait=False`` it yields ``False`` at once when another process holds it.
+    """
+    settings.runs_dir.mkdir(parents=True, exist_ok=True)
+    fd = os.open(settings.runs_dir / f".{name}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
 
 
 class _RoundProgress(logging.Handler):
@@ -203,6 +278,7 @@ def make_trainer(
     *,
     max_rounds: int = 8,
     patience: int = 2,
+    published: Callable[[dict[str, Any]], None] | None = None,
 ) -> Callable[[Callable[[float, str], None]], Any]:
     """The UI's "train" button: fresh collaborative rounds, then a new recommender.
 
@@ -216,11 +292,19 @@ def make_trainer(
     catalog (``None``: the ones the serving model learned from);
     ``train(progress, with_feedback=True)`` adds the interaction log (a feedback round).
 
+    Replicas: the finished run is announced through the version pointer
+    (:func:`write_serving`), which every replica picks up; an in-process swap alone would
+    reach only this one. One training at a time per home (:func:`home_lock` ``train``): a
+    click on another replica meanwhile fails at once with a message, instead of two runs
+    writing the same folder.
+
     Args:
         settings: Settings of the served recommender.
         current: Returns the recommender serving now.
         max_rounds: Most rounds after round 0.
         patience: Rounds without valid improvement before stopping.
+        published: Called with the pointer written (this replica's watcher then knows it
+            serves it already).
     """
     lock = threading.Lock()
 
@@ -234,7 +318,12 @@ def make_trainer(
         from recagents.data.splits import rs_split
         from recagents.ui.facade import Recommender
 
-        with lock:
+        with lock, home_lock(settings, "train", wait=False) as mine:
+            if not mine:
+                raise ConfigError(
+                    "another replica of this server is training now: wait for it to finish "
+                    "(every replica serves its run when it does)"
+                )
             old = current()
             serving = old.engine.namespace
             run_name = RUN_NAMES[1] if not serving.endswith(f"-{RUN_NAMES[1]}") else RUN_NAMES[0]
@@ -270,6 +359,10 @@ def make_trainer(
                 source.removeHandler(handler)
                 source.setLevel(level)
             progress(0.97, "loading the new model")
+            token = uuid.uuid4().hex
+            if published is not None:  # first: this replica swaps itself, it must not reload
+                published({"run": run_name, "token": token})
+            write_serving(settings, split.dataset.name, run_name, token=token)
             return Recommender(
                 engine,
                 settings,
@@ -502,6 +595,262 @@ def load_recommender(
         source.setLevel(level)
 
 
+class ServingWatcher:
+    """Reloads this replica's recommender when the version pointer names another run.
+
+    :meth:`poll` runs before every request: one ``stat`` of the pointer (microseconds), and
+    only a changed file is read. The new run loads in a background thread while the old one
+    keeps answering, then :meth:`Service.swap <recagents.ui.service.Service.swap>` serves it
+    from the next request on: a turn never waits seconds for a reload, and the thread
+    memory (checkpointer, locks) and the chat model carry over.
+
+    Args:
+        settings: The served settings.
+        dataset_name: Whose pointer to watch.
+        service: Returns the :class:`~recagents.ui.service.Service` to swap.
+        seen: The pointer's token being served now (``None``: whatever the pointer says now).
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        dataset_name: str,
+        service: Callable[[], Any],
+        seen: str | None = None,
+    ) -> None:
+        self.settings = settings
+        self.dataset_name = dataset_name
+        self.path = serving_pointer(settings, dataset_name)
+        self.service = service
+        self.seen = (
+            seen if seen is not None else (read_serving(settings, dataset_name) or {}).get("token")
+        )
+        # Not the pointer's stamp now: a pointer replaced while this replica was loading must
+        # still be read once (the first poll compares its token with ``seen``).
+        self._stat: tuple[int, int, int] | None = (-1, -1, -1)
+        self._guard = threading.Lock()
+        self._loading: threading.Thread | None = None
+
+    def _stamp(self) -> tuple[int, int, int] | None:
+        try:
+            info = self.path.stat()
+        except OSError:
+            return None
+        return (info.st_mtime_ns, info.st_ino, info.st_size)
+
+    def published(self, pointer: dict[str, Any]) -> None:
+        """This replica trained and swaps to ``pointer``'s run itself: do not reload it."""
+        self.seen = str(pointer.get("token"))
+
+    def poll(self) -> None:
+        """Start a reload when the pointer changed to a run this replica does not serve."""
+        stamp = self._stamp()
+        if stamp == self._stat:
+            return
+        with self._guard:
+            if self._loading is not None and self._loading.is_alive():
+                return  # the change is looked at again once this load is done
+            self._stat = stamp
+            pointer = read_serving(self.settings, self.dataset_name)
+            if pointer is None or pointer.get("token") == self.seen:
+                return
+            self._loading = threading.Thread(
+                target=self._reload, args=(pointer,), name="recagents-reload", daemon=True
+            )
+            self._loading.start()
+
+    def _reload(self, pointer: dict[str, Any]) -> None:
+        from recagents.graph.engine import Engine
+        from recagents.ui.facade import Recommender
+
+        run = str(pointer["run"])
+        began = time.monotonic()
+        metrics = self.settings.runs_dir / f"{self.dataset_name}-s{self.settings.seed}-{run}"
+        if not (metrics / "metrics.json").exists():  # never train here: only finished runs
+            logger.warning("version pointer names run '%s', which has not finished", run)
+            self.seen = str(pointer.get("token"))
+            return
+        try:
+            old = self.service().recommender
+            rounds = json.loads((metrics / "metrics.json").read_text(encoding="utf-8"))
+            last = max((int(r["round"]) for r in rounds.get("rounds") or []), default=0)
+            with home_lock(self.settings, "prepare"):
+                # its own rounds only: resuming with the default max_rounds would train on,
+                # in a serving process, writing the folder the other replicas read
+                engine = Engine.load(
+                    self.settings, progress=False, run_name=run, max_rounds=max(1, last)
+                )
+            new = Recommender(
+                engine,
+                self.settings,
+                chat_model=old.deps.chat_model,
+                checkpointer=old.checkpointer,
+                structured_understanding=old.deps.structured_understanding,
+                locks=old.locks,
+            )
+        except Exception:  # noqa: BLE001 - the old run keeps serving; a new pointer retries
+            logger.exception("version pointer: run '%s' could not be loaded; still serving", run)
+            self.seen = str(pointer.get("token"))
+            return
+        self.service().swap(new)
+        self.seen = str(pointer.get("token"))
+        logger.info(
+            "version pointer: now serving run '%s' (loaded in %.1f s)",
+            run,
+            time.monotonic() - began,
+        )
+
+
+class WatchPointer:
+    """ASGI wrapper that polls a :class:`ServingWatcher` before each HTTP request."""
+
+    def __init__(self, app: Any, watcher: ServingWatcher) -> None:
+        self.app = app
+        self.watcher = watcher
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        """Poll (a ``stat``), then pass the request on."""
+        if scope["type"] == "http":
+            self.watcher.poll()
+        await self.app(scope, receive, send)
+
+
+#: Headers that describe one connection, not the request: never forwarded.
+HOP_HEADERS = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+        "content-length",
+    }
+)
+#: The original client's address on a request another replica forwarded.
+FORWARDED_FOR = "x-recagents-forwarded-for"
+
+
+class ForwardUI:
+    """On replicas other than 0: forward every request outside ``/api/`` to replica 0.
+
+    Why: Gradio keeps a browser session's queue and state in the memory of the process that
+    served it (a ``/queue/join`` on one replica and its event stream on another fail:
+    measured, 4 of 12 ``gradio_client`` calls cancelled with two replicas on one port). The
+    shared socket gives no session affinity, so the UI is served by one replica, replica 0,
+    and the others pass its requests on over loopback, streaming the answer (event streams
+    included). The HTTP API, which keeps nothing in process memory, is served by every
+    replica. The ``Host`` header is passed unchanged (replica 0 checks it again) and the
+    client's address goes in :data:`FORWARDED_FOR`, which replica 0 trusts only on its
+    internal port (:class:`TrustForwarded`), so its login backoff still tells clients apart.
+    """
+
+    def __init__(self, app: Any, port: int) -> None:
+        self.app = app
+        self.port = port
+        self._client: Any = None
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        """The API here; everything else through replica 0."""
+        if scope["type"] != "http" or scope["path"].startswith("/api/"):
+            await self.app(scope, receive, send)
+            return
+        import httpx
+
+        if self._client is None:
+            self._client = httpx.AsyncClient(
+                base_url=f"http://127.0.0.1:{self.port}", timeout=None, follow_redirects=False
+            )
+        body = bytearray()
+        while True:
+            message = await receive()
+            body += message.get("body", b"")
+            if not message.get("more_body"):
+                break
+        headers = [
+            (k.decode("latin-1"), v.decode("latin-1"))
+            for k, v in scope["headers"]
+            if k.decode("latin-1").lower() not in HOP_HEADERS | {FORWARDED_FOR}
+        ]
+        headers.append((FORWARDED_FOR, str((scope.get("client") or ("unknown", 0))[0])))
+        target = scope.get("raw_path") or scope["path"].encode()
+        if scope.get("query_string"):
+            target += b"?" + scope["query_string"]
+        request = self._client.build_request(
+            scope["method"], target.decode("latin-1"), headers=headers, content=bytes(body)
+        )
+        try:
+            response = await self._client.send(request, stream=True)
+        except httpx.TransportError:
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 502,
+                    "headers": [(b"content-type", b"text/plain; charset=utf-8")],
+                }
+            )
+            await send({"type": "http.response.body", "body": b"the UI replica is not reachable"})
+            return
+        try:
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": response.status_code,
+                    "headers": [
+                        (k.encode("latin-1"), v.encode("latin-1"))
+                        for k, v in response.headers.multi_items()
+                        if k.lower() not in HOP_HEADERS - {"content-length"}
+                    ],
+                }
+            )
+            async for chunk in response.aiter_raw():
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+        finally:
+            await response.aclose()
+
+
+class TrustForwarded:
+    """Replica 0: on its internal port only, the client address :class:`ForwardUI` sent."""
+
+    def __init__(self, app: Any, port: int) -> None:
+        self.app = app
+        self.port = port
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        """Rewrite ``scope["client"]`` for forwarded requests; drop the header elsewhere."""
+        if scope["type"] == "http":
+            forwarded = [v for k, v in scope["headers"] if k.lower() == FORWARDED_FOR.encode()]
+            internal = (scope.get("server") or ("", 0))[1] == self.port
+            if forwarded and internal:
+                scope = {**scope, "client": (forwarded[-1].decode("latin-1"), 0)}
+            elif forwarded:  # nobody outside may claim an address
+                scope = {
+                    **scope,
+                    "headers": [
+                        h for h in scope["headers"] if h[0].lower() != FORWARDED_FOR.encode()
+                    ],
+                }
+        await self.app(scope, receive, send)
+
+
+@dataclass(frozen=True)
+class ServeOptions:
+    """What each replica needs besides the settings and the socket (picklable: spawned)."""
+
+    host: str
+    port: int
+    llm: str | None
+    auth_token: str | None
+    log_level: str
+    answered: tuple[str, ...]
+    replica: int = 0
+    replicas: int = 1
+    ui_port: int = 0  # replicas > 1: replica 0's loopback port for the forwarded UI requests
+
+
 def serve(
     settings: Settings,
     *,
@@ -511,6 +860,7 @@ def serve(
     token: str | None = None,
     log_level: str = "info",
     hosts: str | Sequence[str] | None = None,
+    workers: int = 1,
 ) -> int:
     """Listen at once, load (training on first use) in the background, then serve until stopped.
 
@@ -521,28 +871,169 @@ def serve(
     ``hosts`` adds ``Host`` names to answer (:func:`allowed_hosts`); any other name gets a 400,
     while preparing too.
 
+    ``workers`` > 1 runs that many replica processes on the one socket bound here (the kernel
+    spreads connections over them), each loading the run itself; see :func:`_run_replicas`
+    for why processes and not threads or Ray Serve. Replicas share the chat memory through
+    ``settings.memory_url`` (SQLite on one machine, Postgres across machines) with a per-thread
+    database lock, and a new run through the version pointer (:func:`write_serving`).
+
     Raises:
-        ConfigError: Exposed without a token, weak token, bad or busy port (checked before
-            loading).
+        ConfigError: Exposed without a token, weak token, bad or busy port, ``workers`` < 1, a
+            bad or unreachable memory URL (all checked before loading).
     """
     from recagents.env import ensure_offline
-    from recagents.ui.guard import AllowedHosts, RefuseMethods
+    from recagents.ui.memory import MemorySpec, open_memory
 
+    if int(workers) < 1:
+        raise ConfigError(f"--workers must be at least 1, got {workers}")
     ensure_offline()
     auth_token = resolve_token(host, token)
     answered = allowed_hosts(host, hosts)
+    spec = MemorySpec.parse(settings.memory_url, settings)  # a bad URL: one line, now
+    if spec.kind == "postgres":  # unreachable: one line now, not N replicas failing later
+        open_memory(spec.target, settings, max_connections=1).close()
+    # (a SQLite file is opened only after ui.preflight has checked it: opening a damaged one
+    # here would rewrite its header before the check could refuse it untouched)
     sock = bind(host, port)
+    options = ServeOptions(
+        host, int(port), llm, auth_token, log_level, tuple(answered), 0, int(workers)
+    )
     try:
-        import uvicorn
+        if int(workers) == 1:
+            return _serve_on([sock], settings, options)
+        return _run_replicas(sock, settings, options)
+    finally:
+        sock.close()
 
-        from recagents.data import load_dataset
-        from recagents.ui.app import create_app
-        from recagents.ui.preflight import check_home
 
-        preparation = Preparation()
-        app = SwitchApp(preparing_app(preparation))
-        shown = f"[{host}]" if ":" in host else host
-        url = f"http://{shown}:{port}"
+def _run_replicas(sock: socket.socket, settings: Settings, options: ServeOptions) -> int:
+    """Start ``options.replicas`` processes serving ``sock``; stop them all when one stops.
+
+    Why processes on one pre-bound socket (not uvicorn's ``workers=``, gunicorn or Ray Serve):
+    a chat turn is CPU-bound Python (graph, scoring, the embedded model) that threads cannot
+    spread over cores, so replicas must be processes; binding here first keeps a busy port a
+    one-line error before anything loads, and each replica keeps the preparation page while
+    it loads. uvicorn's ``workers=`` wants an import string and rebuilds the settings from the
+    environment in each worker (losing explicit options' precedence); gunicorn is one more
+    server to configure; Ray Serve would add a cluster runtime while the state replicas share
+    already lives in databases (ChromaDB, the checkpointer). Replicas are *spawned*, not
+    forked: the parent has imported torch and may hold threads, which ``fork`` does not copy.
+
+    The chat UI is served by replica 0 only, the others forwarding it (:class:`ForwardUI`):
+    Gradio sessions live in one process's memory. So the UI does not scale with replicas;
+    the HTTP API does.
+
+    A replica that stops (a crash, or a failed start) stops the others: a half-sized server
+    that still looks healthy is worse than one a supervisor (systemd, Kubernetes) restarts.
+    """
+    import multiprocessing
+
+    context = multiprocessing.get_context("spawn")
+    # Replica 0 also listens here, on loopback, for the UI requests the others forward.
+    internal = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    internal.bind(("127.0.0.1", 0))
+    options = ServeOptions(**{**options.__dict__, "ui_port": int(internal.getsockname()[1])})
+    processes = []
+    for index in range(options.replicas):
+        replica = ServeOptions(**{**options.__dict__, "replica": index})
+        sockets = [sock, internal] if index == 0 else [sock]
+        process = context.Process(
+            target=_replica_main,
+            args=(sockets, settings, replica),
+            name=f"recagents-replica-{index}",
+        )
+        process.start()
+        processes.append(process)
+    logger.info(
+        "%d replicas on one socket: %s", len(processes), ", ".join(str(p.pid) for p in processes)
+    )
+    stopping = threading.Event()
+
+    def stop(signum: int, _frame: Any) -> None:
+        stopping.set()
+        for process in processes:
+            if process.is_alive() and process.pid is not None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(process.pid, signal.SIGTERM)
+
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        code = 0
+        while all(p.is_alive() for p in processes):
+            processes[0].join(0.5)
+        first = next(p for p in processes if not p.is_alive())
+        code = first.exitcode or 0
+        if not stopping.is_set():
+            logger.log(
+                logging.ERROR if code else logging.INFO,
+                "replica %s stopped (exit %s): stopping the others",
+                first.name,
+                code,
+            )
+        stop(signal.SIGTERM, None)
+        for process in processes:
+            process.join(30)
+            if process.is_alive():
+                process.kill()
+                process.join(5)
+        return 2 if code and code > 0 else 0
+    finally:
+        internal.close()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _replica_main(sockets: list[socket.socket], settings: Settings, options: ServeOptions) -> None:
+    """A spawned replica: the parent's logging format, then :func:`_serve_on`; exit status.
+
+    On Linux it asks to be sent SIGTERM when its parent dies (``PR_SET_PDEATHSIG``), so a
+    ``kill -9`` of ``serve`` leaves no replica serving on without its supervisor.
+    """
+    with contextlib.suppress(Exception):  # Linux only; elsewhere replicas outlive a killed parent
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+        if os.getppid() == 1:  # the parent died before the request took effect
+            sys.exit(0)
+    logging.basicConfig(
+        level=options.log_level.upper(),
+        format=f"%(asctime)s %(levelname)s [replica {options.replica}] %(name)s: %(message)s",
+    )
+    for noisy in ("httpx", "urllib3", "sentence_transformers", "chromadb"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    try:
+        import torch
+
+        torch.set_num_threads(settings.threads)
+        code = _serve_on(sockets, settings, options)
+    except RecagentsError as exc:
+        sys.stderr.write(f"error: replica {options.replica}: {exc}\n")
+        code = 2
+    except KeyboardInterrupt:
+        code = 0
+    sys.exit(code)
+
+
+def _serve_on(sockets: list[socket.socket], settings: Settings, options: ServeOptions) -> int:
+    """One replica: the preparation page at once, the recommender when loaded, until stopped."""
+    import uvicorn
+
+    from recagents.data import load_dataset
+    from recagents.ui.app import create_app
+    from recagents.ui.guard import AllowedHosts, RefuseMethods
+    from recagents.ui.preflight import check_home
+
+    host, port, auth_token, answered = (
+        options.host,
+        options.port,
+        options.auth_token,
+        list(options.answered),
+    )
+    preparation = Preparation()
+    app = SwitchApp(preparing_app(preparation))
+    shown = f"[{host}]" if ":" in host else host
+    url = f"http://{shown}:{port}"
+    if options.replica == 0:
         # The one line a person running `make run` needs, on stdout whatever the log level;
         # nothing is opened (no browser is launched).
         sys.stdout.write(
@@ -553,14 +1044,25 @@ def serve(
         sys.stdout.flush()
         if "*" not in answered:
             logger.info("answering requests for hosts %s only", ", ".join(answered))
-        guarded = AllowedHosts(RefuseMethods(app), answered)
-        config = uvicorn.Config(guarded, log_level=log_level.lower(), lifespan="on")
-        server = uvicorn.Server(config)
-        failure: list[BaseException] = []
+    served: Any = app
+    if options.replicas > 1 and options.replica > 0:
+        served = ForwardUI(app, options.ui_port)
+    guarded: Any = AllowedHosts(RefuseMethods(served), answered)
+    if options.replicas > 1 and options.replica == 0:
+        guarded = TrustForwarded(guarded, options.ui_port)
+    config = uvicorn.Config(guarded, log_level=options.log_level.lower(), lifespan="on")
+    server = uvicorn.Server(config)
+    failure: list[BaseException] = []
 
-        def prepare() -> None:
-            try:
-                dataset = load_dataset(settings.dataset, home=settings.home)
+    def prepare() -> None:
+        try:
+            dataset = load_dataset(settings.dataset, home=settings.home)
+            if options.replicas > 1:
+                preparation.update(0.01, "waiting for the other replicas to finish loading")
+            # One loader at a time per home: the first replica trains on first use, the others
+            # then load what it wrote (the embedded ChromaDB folder takes one writer).
+            with home_lock(settings, "prepare"):
+                pointer = read_serving(settings, dataset.name)
                 run_name = latest_run(settings, dataset.name)
                 preparation.update(0.01, "checking the saved files")
                 # damaged files: repaired from a good copy, or a one-line refusal (ui.preflight)
@@ -571,32 +1073,42 @@ def serve(
                     "loading run '%s' of %s (training on first use)", run_name, dataset.name
                 )
                 recommender = load_recommender(
-                    settings, llm=llm, run_name=run_name, preparation=preparation
+                    settings, llm=options.llm, run_name=run_name, preparation=preparation
                 )
-                preparation.update(0.99, "building the chat UI")
-                ready: Any = None
-                ready = create_app(
-                    recommender,
-                    auth_token=auth_token,
-                    allowed_hosts=answered,
-                    trainer=make_trainer(settings, lambda: ready.state.service.recommender),
-                )
-                app.switch(ready)
-                preparation.state = "ready"
-                preparation.update(1.0, "ready")
-                logger.info("ready: chat UI at %s/ , HTTP API at %s/api/v1", url, url)
-            except BaseException as exc:  # noqa: BLE001 - reported by serve() after the server stops
-                if not isinstance(exc, RecagentsError):  # ours: main() prints the one line
-                    logger.error("the server could not start: %s", exc)
-                preparation.state = "failed"
-                preparation.error = str(exc)
-                failure.append(exc)
-                server.should_exit = True
+            preparation.update(0.99, "building the chat UI")
+            ready: Any = None
+            watcher = ServingWatcher(
+                settings,
+                dataset.name,
+                lambda: ready.state.service,
+                seen=(pointer or {}).get("token")
+                if pointer is not None and pointer.get("run") == run_name
+                else "",
+            )
+            ready = create_app(
+                recommender,
+                auth_token=auth_token,
+                allowed_hosts=answered,
+                trainer=make_trainer(
+                    settings,
+                    lambda: ready.state.service.recommender,
+                    published=watcher.published,
+                ),
+            )
+            app.switch(WatchPointer(ready, watcher))
+            preparation.state = "ready"
+            preparation.update(1.0, "ready")
+            logger.info("ready: chat UI at %s/ , HTTP API at %s/api/v1", url, url)
+        except BaseException as exc:  # noqa: BLE001 - reported by serve() after the server stops
+            if not isinstance(exc, RecagentsError):  # ours: main() prints the one line
+                logger.error("the server could not start: %s", exc)
+            preparation.state = "failed"
+            preparation.error = str(exc)
+            failure.append(exc)
+            server.should_exit = True
 
-        threading.Thread(target=prepare, name="recagents-prepare", daemon=True).start()
-        server.run(sockets=[sock])
-        if failure:
-            raise failure[0]
-    finally:
-        sock.close()
+    threading.Thread(target=prepare, name="recagents-prepare", daemon=True).start()
+    server.run(sockets=sockets)
+    if failure:
+        raise failure[0]
     return 0

@@ -35,9 +35,9 @@ logger = logging.getLogger(__name__)
 class ThreadLocks(Protocol):
     """Mutual exclusion per ``thread_id``: whoever holds a thread is its only writer.
 
-    Implementations: :class:`LocalThreadLocks` (one process). A shared-database deployment
-    implements ``hold`` with a database lock (e.g. ``pg_advisory_lock(hashtext(thread_id))`` on
-    a connection kept for the turn) so that replicas serialise too.
+    Implementations: :class:`LocalThreadLocks` (one process); replicas sharing a database use
+    :mod:`recagents.ui.memory`'s locks (a Postgres advisory lock or a ``flock`` per thread
+    held for the turn), so that they serialise too.
     """
 
     def hold(self, thread_id: str) -> AbstractContextManager[None]:
@@ -120,9 +120,13 @@ class LocalThreadLocks:
 class CheckpointJanitor:
     """Rolls a thread back to a checkpoint, and prunes all but a thread's latest checkpoints.
 
-    Knows LangGraph's SQLite and in-memory savers (their storage is what they document as the
-    schema / fields); another checkpointer gets no rollback and no pruning, with a warning
-    once, until it gets an implementation here (a Postgres one: the same two DELETEs).
+    Knows LangGraph's SQLite, Postgres and in-memory savers (their storage is what they
+    document as the schema / fields); another checkpointer gets no rollback and no pruning, with
+    a warning once, until it gets an implementation here.
+
+    Postgres keeps only a thread's latest checkpoint (the saver's own ``prune(keep_latest)``,
+    which also drops the channel blobs no kept checkpoint refers to; a DELETE by checkpoint id
+    would leave those behind) rather than ``keep`` of them: memory reads only the latest.
     """
 
     def __init__(self, checkpointer: Any) -> None:
@@ -130,8 +134,17 @@ class CheckpointJanitor:
         from langgraph.checkpoint.sqlite import SqliteSaver
 
         self.checkpointer = checkpointer
+        postgres: tuple[type, ...] = ()
+        try:
+            from langgraph.checkpoint.postgres import PostgresSaver
+
+            postgres = (PostgresSaver,)
+        except ImportError:  # pragma: no cover - a dependency, but the saver is optional here
+            pass
         if isinstance(checkpointer, SqliteSaver):
             self.kind = "sqlite"
+        elif postgres and isinstance(checkpointer, postgres):
+            self.kind = "postgres"
         elif isinstance(checkpointer, InMemorySaver):
             self.kind = "memory"
         else:
@@ -161,6 +174,16 @@ class CheckpointJanitor:
                             f"DELETE FROM {table} WHERE thread_id = ? AND checkpoint_id > ?",
                             (thread_id, head),
                         )
+        elif self.kind == "postgres":
+            if head is None:
+                self.checkpointer.delete_thread(thread_id)
+                return
+            with self.checkpointer._cursor() as cur:  # noqa: SLF001 - the saver's connection
+                for table in ("checkpoints", "checkpoint_writes"):
+                    cur.execute(
+                        f"DELETE FROM {table} WHERE thread_id = %s AND checkpoint_id > %s",
+                        (thread_id, head),
+                    )
         elif self.kind == "memory":
             self._memory_keep(thread_id, lambda ids: [i for i in ids if head and i <= head])
 
@@ -180,6 +203,8 @@ class CheckpointJanitor:
                             f"DELETE FROM {table} WHERE thread_id = ? AND checkpoint_id < ?",
                             (thread_id, oldest_kept),
                         )
+        elif self.kind == "postgres":
+            self.checkpointer.prune([thread_id], strategy="keep_latest")
         elif self.kind == "memory":
             self._memory_keep(thread_id, lambda ids: sorted(ids)[-keep:])
 
