@@ -35,6 +35,11 @@ RAY_TEST_ENV = {
 }
 
 
+#: One token for every cluster this process starts: Ray reads a driver's token once per process,
+#: so a second cluster with another token could not be joined by the same test run.
+_TOKEN = secrets.token_hex(32)
+
+
 def free_port() -> int:
     """A loopback port nobody listens on right now."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
@@ -70,7 +75,7 @@ class RayCluster:
         self.port = free_port()
         self.address = f"127.0.0.1:{self.port}"
         token = self.folder / "token"
-        token.write_text(secrets.token_hex(32))
+        token.write_text(_TOKEN)
         self.env = {**os.environ, **RAY_TEST_ENV, "RAY_AUTH_TOKEN_PATH": str(token)}
         self.nodes = nodes
         self._started = False
