@@ -219,6 +219,20 @@ class AgentActor:
             "interactions": int(self.context.fit.nnz + self.context.holdout.nnz),
         }
 
+    def usage(self) -> dict[str, int]:
+        """Peak resident memory of this actor's process and its store traffic so far (bytes).
+
+        Read inside the actor because that is the process whose size matters when planning
+        how many actors a node holds (``bench/scale.py``).
+        """
+        import resource
+
+        return {
+            "pid": os.getpid(),
+            "max_rss": int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * 1024,
+            **{f"store_{k}": int(v) for k, v in self.channel.traffic.items()},
+        }
+
     def setup(self) -> None:
         """Round 0: the text seed."""
         self.agent.setup(self.context)

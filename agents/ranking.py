@@ -17,6 +17,13 @@ model counts every dialogue as a weighted user (films named in one conversation 
 seeker accepted, so the MLP learns which suggestion was taken given the films named before it
 (the ones turned down are not positives); its ``activity`` feature tells a five-film dialogue
 from a hundred-rating user.
+
+At scale (issue 13): EASE needs a dense items x items inverse (4 bytes x items^2: 1.6 GB at
+20,000 items, 40 GB at 10^5), so past :data:`DENSE_ITEM_LIMIT` items the history model switches to
+sparse top-k cosine neighbours per item (ItemKNN, :func:`~recagents.eval.baselines.knn_weights`;
+option ``item_item``: ``auto`` | ``dense`` | ``sparse``). Features are computed in user blocks of
+at most :data:`BLOCK_CELLS` users x items cells, and ``holdout_users`` (0: all) caps how many
+hold-out users the 7-feature MLP learns from. Below the limit, with the defaults, nothing changes.
 """
 
 from __future__ import annotations
@@ -32,7 +39,8 @@ from torch import nn
 from recagents.agents.base import ITEM, ITEM_BIAS, USER, Agent, AgentConfig, Explainer, TrainContext
 from recagents.agents.registry import register
 from recagents.agents.train_state import load_optimizer_arrays, optimizer_arrays
-from recagents.eval.baselines import ease_weights
+from recagents.errors import ConfigError
+from recagents.eval.baselines import ease_weights, knn_weights
 from recagents.eval.metrics import top_k
 from recagents.types import Contribution, Evidence
 
@@ -41,6 +49,15 @@ logger = logging.getLogger(__name__)
 FEATURES = ("tower_z", "history_z", "history_gap", "text", "popularity", "activity", "prelim_rank")
 #: How far below the lowest learned score the best non-candidate lands.
 _BELOW = 1.0
+#: Past this many items ``item_item = "auto"`` fits sparse neighbours instead of dense EASE:
+#: EASE's float64 Gram matrix and inverse take 2 x 8 x items^2 bytes (6.4 GB at 20,000 items)
+#: and its cubic inverse minutes on one core.
+DENSE_ITEM_LIMIT = 20_000
+#: Neighbours kept per candidate by the sparse history model.
+KNN_NEIGHBOURS = 200
+#: Users x items cells of one feature block (a 16M-cell float64 block is 128 MB); MovieLens and
+#: the test catalogs fit in one block, so their features are computed exactly as before.
+BLOCK_CELLS = 2**24
 
 
 def _zscore(matrix: np.ndarray, seen: np.ndarray | None = None) -> np.ndarray:
@@ -114,9 +131,27 @@ class RankingAgent(Agent):
             if matrix.shape[0] == self.context.n_users:
                 root = np.sqrt(self.context.weights())
                 rows = sp.csr_matrix(sp.diags(root) @ matrix)
-        self.item_item = ease_weights(rows, float(self.config.options.get("ease_reg", 250.0)))
+        if self.sparse_history(matrix.shape[1]):
+            k = int(self.config.options.get("knn_k", KNN_NEIGHBOURS))
+            self.item_item: np.ndarray | sp.csr_matrix = knn_weights(rows, k)
+        else:
+            self.item_item = ease_weights(rows, float(self.config.options.get("ease_reg", 250.0)))
         counts = np.asarray(rows.multiply(rows).sum(axis=0)).ravel()
         self.popularity = np.log1p(counts) / max(1.0, float(np.log1p(counts.max())))
+
+    def sparse_history(self, n_items: int) -> bool:
+        """Whether the history model is the sparse neighbour form (see the module docstring)."""
+        mode = str(self.config.options.get("item_item", "auto"))
+        if mode not in ("auto", "dense", "sparse"):
+            raise ConfigError(f"ranking option item_item must be auto, dense or sparse: {mode!r}")
+        limit = int(self.config.options.get("dense_items", DENSE_ITEM_LIMIT))
+        return mode == "sparse" or (mode == "auto" and n_items > limit)
+
+    def history_weights(self, history: np.ndarray, item: int) -> np.ndarray:
+        """Item-item weights from each of ``history``'s items towards ``item`` (dense or sparse)."""
+        if sp.issparse(self.item_item):
+            return np.asarray(self.item_item[history, item].todense(), dtype=np.float32).ravel()
+        return np.asarray(self.item_item[history, item])
 
     # -- features ----------------------------------------------------------------------------
 
@@ -124,7 +159,8 @@ class RankingAgent(Agent):
         self, users: np.ndarray, peers: Mapping[str, np.ndarray], matrix: sp.csr_matrix
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray]:
         seen = np.asarray(matrix[users].todense()) > 0
-        history = _zscore(np.asarray(matrix[users] @ self.item_item), seen)
+        raw = matrix[users] @ self.item_item
+        history = _zscore(np.asarray(raw.todense() if sp.issparse(raw) else raw), seen)
         tower = None
         if USER in peers and ITEM in peers:
             tower = peers[USER][users] @ peers[ITEM].T
@@ -140,7 +176,35 @@ class RankingAgent(Agent):
         peers: Mapping[str, np.ndarray],
         matrix: sp.csr_matrix,
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Candidates (users x C), their features (users x C x F) and preliminary scores."""
+        """Candidates (users x C), their features (users x C x F) and preliminary scores.
+
+        Computed in blocks of users (:data:`BLOCK_CELLS`); the preliminary scores are users x
+        items, so callers over many users use :meth:`candidate_features`.
+        """
+        blocks = [self._features(block, peers, matrix) for block in self._blocks(users, matrix)]
+        if len(blocks) == 1:
+            return blocks[0]
+        cands, feats, prelim = (np.concatenate(parts) for parts in zip(*blocks, strict=True))
+        return cands, feats, prelim
+
+    def candidate_features(
+        self, users: np.ndarray, peers: Mapping[str, np.ndarray], matrix: sp.csr_matrix
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Candidates and features of many users, block by block, without the dense prelims."""
+        blocks = [self._features(b, peers, matrix)[:2] for b in self._blocks(users, matrix)]
+        if len(blocks) == 1:
+            return blocks[0]
+        return np.concatenate([b[0] for b in blocks]), np.concatenate([b[1] for b in blocks])
+
+    @staticmethod
+    def _blocks(users: np.ndarray, matrix: sp.csr_matrix) -> list[np.ndarray]:
+        rows = max(1, BLOCK_CELLS // max(1, matrix.shape[1]))
+        users = np.asarray(users)
+        return [users[start : start + rows] for start in range(0, max(1, len(users)), rows)]
+
+    def _features(
+        self, users: np.ndarray, peers: Mapping[str, np.ndarray], matrix: sp.csr_matrix
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         assert self.context is not None
         prelim, history, tower, seen = self._prelim(users, peers, matrix)
         masked = np.where(seen, -np.inf, prelim)
@@ -172,7 +236,10 @@ class RankingAgent(Agent):
         if len(users) == 0:
             self.rounds_trained += 1
             return {"loss": 0.0, "users": 0}
-        cands, feats, _ = self.features(users, peers, context.fit)
+        cap = int(self.config.options.get("holdout_users", 0) or 0)
+        if 0 < cap < len(users):  # the same sample every round: the MLP has 7 inputs
+            users = np.sort(np.random.default_rng(context.seed).choice(users, cap, replace=False))
+        cands, feats = self.candidate_features(users, peers, context.fit)
         labels = np.asarray(holdout[users[:, None], cands].todense(), dtype=np.float32)
         keep = labels.sum(axis=1) > 0
         x = torch.from_numpy(feats[keep])
@@ -251,7 +318,7 @@ class RankingAgent(Agent):
         assert self.context is not None
         dataset = self.context.dataset
         history = np.asarray(user_history, dtype=np.int64)
-        weights = self.item_item[history, item] if len(history) else np.zeros(0)
+        weights = self.history_weights(history, item) if len(history) else np.zeros(0)
         order = np.argsort(-weights)[:top]
         because = tuple(
             Contribution(
@@ -282,7 +349,14 @@ class RankingAgent(Agent):
     def state(self) -> dict[str, np.ndarray]:
         """MLP weights plus the fitted history model."""
         arrays = {f"mlp.{k}": v.detach().numpy() for k, v in self.mlp.state_dict().items()}
-        arrays["item_item"] = self.item_item
+        if sp.issparse(self.item_item):  # the sparse form: its CSR arrays
+            weights = sp.csr_matrix(self.item_item)
+            arrays["item_item.data"] = weights.data
+            arrays["item_item.indices"] = weights.indices
+            arrays["item_item.indptr"] = weights.indptr
+            arrays["item_item.shape"] = np.array(weights.shape, dtype=np.int64)
+        else:
+            arrays["item_item"] = self.item_item
         arrays["popularity"] = self.popularity
         return arrays
 
@@ -304,7 +378,18 @@ class RankingAgent(Agent):
                 if k.startswith("mlp.")
             }
         )
-        self.item_item = np.array(arrays["item_item"])
+        if "item_item.shape" in arrays:
+            shape = tuple(int(n) for n in arrays["item_item.shape"])
+            self.item_item = sp.csr_matrix(
+                (
+                    np.array(arrays["item_item.data"]),
+                    np.array(arrays["item_item.indices"]),
+                    np.array(arrays["item_item.indptr"]),
+                ),
+                shape=shape,
+            )
+        else:
+            self.item_item = np.array(arrays["item_item"])
         self.popularity = np.array(arrays["popularity"])
 
 

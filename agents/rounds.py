@@ -413,6 +413,9 @@ class StoreChannel:
         self.namespace = namespace
         self.ids = {kind: list(values) for kind, values in ids.items()}
         self.extras = {kind: tuple(values) for kind, values in extras.items()}
+        #: Bytes of vectors and extras this channel wrote and read back (the arrays' payload,
+        #: not the store's wire format): what a round moves through the store, for sizing.
+        self.traffic = {"written": 0, "read": 0}
 
     def write(self, publication: Publication, version: int) -> None:
         """Upsert a publication as ``version`` of its kind's collection."""
@@ -425,6 +428,7 @@ class StoreChannel:
                 for j, meta in enumerate(described)
             ]
         name = collection_name(self.namespace, publication.kind, version)
+        self.traffic["written"] += _payload(publication.vectors, publication.extras.values())
         self.store.upsert(name, [ids[i] for i in publication.rows], publication.vectors, metadatas)
 
     def pull(self, kind: str) -> dict[str, np.ndarray]:
@@ -440,6 +444,7 @@ class StoreChannel:
             if metadatas and extra in metadatas[0]:
                 values = [float(m[extra]) for m in metadatas]
                 out[peer_key(kind, extra)] = np.array(values, dtype=np.float32)
+        self.traffic["read"] += _payload(out[kind], [v for k, v in out.items() if k != kind])
         return out
 
     def peers(self, consumes: Sequence[str]) -> dict[str, np.ndarray]:
@@ -448,6 +453,12 @@ class StoreChannel:
         for kind in consumes:
             peers.update(self.pull(kind))
         return peers
+
+
+def _payload(vectors: np.ndarray, extras: Any) -> int:
+    """Bytes of a publication's float32 arrays: vectors plus per-row extras."""
+    rows = len(vectors)
+    return int(rows * vectors.shape[1] * 4 + sum(4 * len(v) for v in extras))
 
 
 def train_step(

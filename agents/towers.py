@@ -43,7 +43,14 @@ def _generator(seed: int) -> torch.Generator:
     return torch.Generator().manual_seed(int(seed))
 
 
+#: Users encoded at once when publishing: one dense ``rows x items`` block, never ``users x items``
+#: (at 10^5 users x 10^4 items the whole matrix would be 4 GB). Large enough that MovieLens and
+#: the test catalogs encode in one block, as before.
+ENCODE_ROWS = 4096
+
+
 def _csr_to_torch(matrix: sp.csr_matrix) -> torch.Tensor:
+    """Dense float32 tensor of a (small) sparse block: only ever a batch's rows."""
     return torch.from_numpy(np.asarray(matrix.todense(), dtype=np.float32))
 
 
@@ -260,13 +267,15 @@ class UserProfileAgent(_Tower):
         bias = torch.from_numpy(peers.get(ITEM_BIAS, np.zeros(context.n_items)).astype(np.float32))
         users = self.owned_rows(context)
         users = users[np.asarray(context.fit[users].sum(axis=1)).ravel() > 0]
-        target = _csr_to_torch(context.fit[users])
+        # Kept sparse; each batch densifies its own rows only (the same numbers as densifying
+        # the whole matrix up front, without users x items floats in memory).
+        target = context.fit[users]
         weights = _weights(context, users)
         reg = float(self.config.options.get("residual_l2", 0.0))
 
         def batch_loss(idx: torch.Tensor) -> torch.Tensor:
             batch_users = torch.from_numpy(users[idx.numpy()])
-            rows = target[idx]
+            rows = _csr_to_torch(target[idx.numpy()])
             vec = self.model(batch_users, rows, self.config.dropout)
             loss = _multinomial_nll(
                 vec @ item_vectors.T + bias, rows, None if weights is None else weights[idx]
@@ -277,9 +286,23 @@ class UserProfileAgent(_Tower):
 
     @torch.no_grad()
     def encode(self, users: np.ndarray, history: sp.csr_matrix) -> np.ndarray:
-        """Vectors of known users from a history matrix (rows aligned with ``users``)."""
+        """Vectors of known users from a history matrix (rows aligned with ``users``).
+
+        Encoded :data:`ENCODE_ROWS` users at a time, so memory grows with the batch, not with
+        users x items.
+        """
         self.model.eval()
-        return self.model(torch.from_numpy(np.asarray(users)), _csr_to_torch(history)).numpy()
+        users = np.asarray(users)
+        blocks = [
+            self.model(
+                torch.from_numpy(users[start : start + ENCODE_ROWS]),
+                _csr_to_torch(history[start : start + ENCODE_ROWS]),
+            ).numpy()
+            for start in range(0, len(users), ENCODE_ROWS)
+        ]
+        if not blocks:
+            return np.zeros((0, self.model.item_in.shape[1]), dtype=np.float32)
+        return blocks[0] if len(blocks) == 1 else np.concatenate(blocks)
 
     @torch.no_grad()
     def fold_in_user(self, item_indices: np.ndarray, text_vector: np.ndarray | None) -> np.ndarray:
@@ -304,7 +327,7 @@ class UserProfileAgent(_Tower):
         """This replica's users (all of them unless sharded), encoded from their fit history."""
         assert self.context is not None
         rows = self.owned_rows(self.context)
-        return Publication(USER, self.vectors()[rows], rows)
+        return Publication(USER, self.encode(rows, self.context.fit[rows]), rows)
 
     def serving(self, matrix: sp.csr_matrix) -> Publication:
         """This replica's users encoded from ``matrix`` (all of train, once training is over)."""
@@ -368,13 +391,14 @@ class ItemAgent(_Tower):
         user_vectors = published if published is not None else seed_user_vectors(context)
         active = np.flatnonzero(np.asarray(context.fit.sum(axis=1)).ravel() > 0)
         users = torch.from_numpy(user_vectors[active].astype(np.float32))
-        target = _csr_to_torch(context.fit[active])
+        target = context.fit[active]  # sparse: each batch densifies its own rows
         weights = _weights(context, active)
         reg = float(self.config.options.get("residual_l2", 0.0))
 
         def batch_loss(idx: torch.Tensor) -> torch.Tensor:
             logits = users[idx] @ self.model().T + self.model.bias
-            loss = _multinomial_nll(logits, target[idx], None if weights is None else weights[idx])
+            rows = _csr_to_torch(target[idx.numpy()])
+            loss = _multinomial_nll(logits, rows, None if weights is None else weights[idx])
             return loss + reg * self.model.residual.pow(2).sum(1).mean()
 
         return {"loss": self.train_epochs(context, len(active), batch_loss)}

@@ -64,8 +64,8 @@ def attribute_turns(dataset, engine, user: int, target: int) -> list[str]:  # ty
     history = engine.context.train[user].indices
     if len(history):
         ranker = engine.coordinator.ranker
-        if ranker is not None and hasattr(ranker, "item_item"):
-            sims = ranker.item_item[history, target]
+        if ranker is not None and hasattr(ranker, "history_weights"):
+            sims = ranker.history_weights(history, target)
         else:
             text = engine.context.item_text
             sims = text[history] @ text[target]

@@ -102,6 +102,42 @@ class ItemKNN:
         return np.asarray((self.train[users] @ self.weights).todense())
 
 
+def knn_weights(
+    matrix: sp.csr_matrix, k: int = 200, shrink: float = 10.0, block: int = 1024
+) -> sp.csr_matrix:
+    """Sparse item-item weights for catalogs too large for EASE's dense inverse.
+
+    ``W[j, i]`` is the cosine similarity of items ``i`` and ``j`` for the ``k`` items ``j`` most
+    similar to candidate ``i`` (RecBole's ItemKNN orientation, so ``history @ W`` scores
+    candidates), zero elsewhere. The co-occurrence ``X'X`` is computed ``block`` candidates at a
+    time and only their top ``k`` kept, so memory is ``block x items`` plus ``items x k``, never
+    ``items x items``.
+    """
+    cols = sp.csc_matrix(matrix, dtype=np.float32)
+    n = cols.shape[1]
+    norms = np.sqrt(np.asarray(cols.multiply(cols).sum(axis=0)).ravel())
+    rows_t = cols.T.tocsr()
+    k = min(k, n - 1)
+    out_rows, out_cols, out_vals = [], [], []
+    for start in range(0, n, block):
+        cand = np.arange(start, min(n, start + block))
+        gram = np.asarray((rows_t[cand] @ cols).todense(), dtype=np.float32)
+        sim = gram / (norms[cand, None] * norms[None, :] + shrink + 1e-6)
+        sim[np.arange(len(cand)), cand] = 0.0
+        keep = np.argpartition(-sim, k - 1, axis=1)[:, :k]
+        values = np.take_along_axis(sim, keep, axis=1)
+        out_rows.append(keep.ravel())  # the neighbour j (a history item) ...
+        out_cols.append(np.repeat(cand, k))  # ... weighs towards candidate i
+        out_vals.append(values.ravel())
+    weights = sp.csr_matrix(
+        (np.concatenate(out_vals), (np.concatenate(out_rows), np.concatenate(out_cols))),
+        shape=(n, n),
+        dtype=np.float32,
+    )
+    weights.eliminate_zeros()
+    return weights
+
+
 def ease_weights(train: sp.csr_matrix, reg: float) -> np.ndarray:
     """EASE's closed form B = I - P / diag(P), with P = (X'X + reg I)^-1 and diag(B) = 0."""
     gram = (train.T @ train).toarray().astype(np.float64)
