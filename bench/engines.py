@@ -18,48 +18,22 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 from recagents.env import ensure_offline
 
 ensure_offline()
 
+from scale import start_chroma  # noqa: E402  (bench/: the script's own folder)
+
 from recagents.agents.trainer import build_context, train_agents  # noqa: E402
 from recagents.config import Settings  # noqa: E402
 from recagents.data import load_dataset  # noqa: E402
 from recagents.data.splits import rs_split  # noqa: E402
 from recagents.eval.metrics import evaluate_ranking  # noqa: E402
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _chroma(folder: Path) -> tuple[subprocess.Popen, str]:
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}"
-    proc = subprocess.Popen(
-        [str(Path(sys.executable).parent / "chroma"), "run", "--path", str(folder), "--host",
-         "127.0.0.1", "--port", str(port)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(f"{url}/api/v2/heartbeat", timeout=1):
-                return proc, url
-        except OSError:
-            time.sleep(0.2)
-    proc.kill()
-    raise SystemExit("chroma run did not start")
 
 
 def main() -> int:
@@ -75,7 +49,7 @@ def main() -> int:
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     with tempfile.TemporaryDirectory(prefix="recagents-engines-") as tmp:
         home = Path(tmp)
-        proc, url = _chroma(home / "chroma-server")
+        proc, url = start_chroma(home / "chroma-server")
         try:
             base = Settings.load(home=home, seed=args.seed, chroma_url=url, dataset=args.dataset)
             dataset = load_dataset(args.dataset)
