@@ -14,8 +14,9 @@ Why actors rather than tasks: an agent keeps its model and optimiser between rou
 live somewhere; an actor is that place, and Ray restarts it when its process dies
 (``max_restarts``). A restarted actor comes back with its data slice but no model: the driver then
 restores *every* agent from the last finished round's checkpoint and trains the round again, so no
-finished round is lost and the retried round repeats what an uninterrupted run computes (the
-checkpoint holds the optimiser state and the round's seeds are fixed). A node gone for good (an
+finished round is lost and the retried round starts from the same weights and optimiser state
+(not bit for bit the uninterrupted round: an actor's own dropout generator is not checkpointed,
+the tests allow for it). A node gone for good (an
 actor that cannot be restarted within :data:`RESTART_TIMEOUT_S`) ends the run with a message
 naming the lost shard and how to resume.
 
