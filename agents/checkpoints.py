@@ -196,4 +196,17 @@ class RunFolder(Checkpoints):
         return last, records
 
 
-__all__ = ["BestInMemory", "Checkpoints", "RunFolder"]
+def read_report(run_dir: Path) -> dict[str, Any]:
+    """A run's ``metrics.json`` as plain data; empty when absent or unreadable.
+
+    For what a run *recorded* (its corpora, where it trained, whether it finished); a damaged
+    report is found and repaired by :mod:`recagents.agents.integrity`, not here.
+    """
+    try:
+        data = json.loads((run_dir / "metrics.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+__all__ = ["BestInMemory", "Checkpoints", "RunFolder", "read_report"]

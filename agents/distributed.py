@@ -143,7 +143,7 @@ def slice_context(context: TrainContext, agent: Agent) -> TrainContext:
     """
     shards = int(agent.config.options.get("shards", 1) or 1)
     if agent.shards_by is None or shards <= 1:
-        return copy.copy(context) if context.valid is None else _without_valid(context)
+        return _without_valid(context)
     own = agent.owned_rows(context)
     keep = np.zeros(context.n_users)
     keep[own] = 1.0

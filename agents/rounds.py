@@ -25,7 +25,7 @@ import scipy.sparse as sp
 import torch
 
 from recagents.agents.base import ITEM, ITEM_BIAS, USER, Agent, Publication, TrainContext, peer_key
-from recagents.agents.checkpoints import BestInMemory, Checkpoints, RunFolder
+from recagents.agents.checkpoints import BestInMemory, Checkpoints, RunFolder, read_report
 from recagents.agents.registry import AgentRegistry
 from recagents.agents.registry import registry as default_registry
 from recagents.agents.report import RoundRecord, TrainingReport
@@ -350,7 +350,8 @@ class Coordinator:
         last, self.report.rounds = resumed
         self.report.choose_best()
         if self.run_dir is not None:  # where the earlier rounds ran (the Ray engine's record)
-            self.report.cluster = _recorded_cluster(self.run_dir / "metrics.json")
+            cluster = read_report(self.run_dir).get("cluster")
+            self.report.cluster = dict(cluster) if isinstance(cluster, dict) else {}
         for agent in self.agents:  # the store may have lost the last round (new server)
             self.publish(agent, last)
         logger.info("resumed %s after round %d", self.run_dir, last)
@@ -471,18 +472,6 @@ def train_step(
         if publication is not None:
             channel.write(publication, number)
     return metrics
-
-
-def _recorded_cluster(path: Path) -> dict[str, Any]:
-    """The ``cluster`` record of a run's ``metrics.json`` (empty when absent or unreadable)."""
-    import json
-
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    cluster = data.get("cluster") if isinstance(data, dict) else None
-    return dict(cluster) if isinstance(cluster, dict) else {}
 
 
 def _combine(parts: Sequence[Publication], n_rows: int, dim: int) -> Publication | None:

@@ -13,7 +13,6 @@ Model names (for ``evaluate --model`` and ``bench/accuracy.py``):
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Sequence
@@ -27,6 +26,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from recagents.agents.base import ITEM, ITEM_BIAS, USER, TrainContext
+from recagents.agents.checkpoints import read_report
 from recagents.agents.report import TrainingReport
 from recagents.agents.rounds import Coordinator
 from recagents.agents.runlock import run_lock
@@ -318,7 +318,7 @@ def train_agents(
     namespace = f"{split.dataset.name}-s{settings.seed}-{run_name}"
     run_dir = settings.runs_dir / namespace
     if _finished(run_dir, resume):  # reloading a finished run: as many replicas as it trained
-        user_shards = _recorded(run_dir).get("user_shards") or user_shards
+        user_shards = read_report(run_dir).get("user_shards") or user_shards
     with run_lock(settings.runs_dir / f"{namespace}.lock", namespace):
         split, weights, union = _with_dialogues(
             split, settings, run_dir, dialogues, dialogue_weight, resume=resume
@@ -351,20 +351,11 @@ def train_agents(
         )
 
 
-def _recorded(run_dir: Path) -> dict[str, Any]:
-    """A run's ``metrics.json`` (empty when absent or unreadable)."""
-    try:
-        data = json.loads((run_dir / "metrics.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
 def _finished(run_dir: Path, resume: bool) -> bool:
     """Whether resuming ``run_dir`` only reloads it: it stopped and saved its serving agents."""
     if not resume or not (run_dir / "final").is_dir():
         return False
-    return bool(_recorded(run_dir).get("stopped"))
+    return bool(read_report(run_dir).get("stopped"))
 
 
 def ray_store_url(settings: Settings, store: EmbeddingStore | None) -> str:
@@ -424,14 +415,7 @@ def _train_on_ray(
 
 def recorded_dialogues(run_dir: Path) -> dict[str, Any] | None:
     """What ``metrics.json`` of a run records about its dialogue corpora (``None``: none)."""
-    path = run_dir / "metrics.json"
-    if not path.exists():
-        return None
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None  # a damaged report is found and repaired by agents.integrity
-    value = data.get("dialogues") if isinstance(data, dict) else None
+    value = read_report(run_dir).get("dialogues")
     return value if isinstance(value, dict) else None
 
 
