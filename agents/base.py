@@ -108,6 +108,9 @@ class TrainContext:
         user_weight: Each user's weight in training, or ``None`` (all 1). A union with dialogue
             corpora (:mod:`recagents.data.union`) weighs its dialogue users apart; every agent
             weighs users by it (losses, item-item statistics).
+        history_size: Each user's interactions in the whole ``fit``, kept when ``fit`` holds
+            some items' columns only (an item replica's slice on the Ray engine), where the row
+            sums would count that shard alone; ``None``: the row sums of ``fit``.
     """
 
     dataset: Dataset
@@ -119,6 +122,13 @@ class TrainContext:
     seed: int = 0
     valid: sp.csr_matrix | None = None
     user_weight: np.ndarray | None = None
+    history_size: np.ndarray | None = None
+
+    def history_sizes(self) -> np.ndarray:
+        """Each user's interactions in ``fit`` (the whole row, even in a slice of columns)."""
+        if self.history_size is not None:
+            return np.asarray(self.history_size)
+        return np.asarray(self.fit.sum(axis=1)).ravel()
 
     def weights(self, users: np.ndarray | None = None) -> np.ndarray:
         """Training weights of ``users`` (default: every user); 1 where no weight is set."""
@@ -239,8 +249,9 @@ class Agent(ABC):
         scores: Whether it can rank items (the last scoring role ranks the final list).
         opt_in: Registered but trained only when a run names it (not in
             :meth:`~recagents.agents.registry.AgentRegistry.defaults`).
-        shards_by: Kind whose rows data-parallel replicas split (``user % N == k``), or ``None``
-            when the role cannot be sharded; a sharded role implements :meth:`merge_replicas`.
+        shards_by: Kind whose rows data-parallel replicas split (``row % N == k``): ``USER``
+            (``user_shards``) or ``ITEM`` (``item_shards``), or ``None`` when the role cannot
+            be sharded; a sharded role implements :meth:`merge_replicas`.
         user_arrays: Names of :meth:`state` arrays with one row per user (user index order).
             A warm start onto a grown user table (a feedback round: the live threads join as
             users) carries these rows over by user id and gives new users zero rows; every

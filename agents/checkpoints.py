@@ -171,17 +171,23 @@ class RunFolder(Checkpoints):
         """Load the last finished round, refusing a folder trained with other options.
 
         Raises:
-            ConfigError: The folder was trained with other roles or user shards.
+            ConfigError: The folder was trained with other roles or user or item shards.
         """
         if not (self.path / "metrics.json").exists():
             logger.info("nothing to resume in %s: starting fresh", self.path)
             return None
         data = json.loads((self.path / "metrics.json").read_text(encoding="utf-8"))
         roles, shards = self.settings.get("roles"), self.settings.get("user_shards")
-        if data.get("roles") != roles or data.get("user_shards") != shards:
+        items = self.settings.get("item_shards", 1)
+        if (
+            data.get("roles") != roles
+            or data.get("user_shards") != shards
+            or data.get("item_shards", 1) != items
+        ):
             raise ConfigError(
-                f"cannot resume {self.path}: it was trained with roles {data.get('roles')} "
-                f"and {data.get('user_shards')} user shards; pass the same options or a new run"
+                f"cannot resume {self.path}: it was trained with roles {data.get('roles')}, "
+                f"{data.get('user_shards')} user shards and {data.get('item_shards', 1)} item "
+                "shards; pass the same options or a new run"
             )
         # A round whose folder is in place but whose record is not (killed between the two
         # writes) is trained again rather than skipped: the history keeps every round once.

@@ -15,14 +15,15 @@ live somewhere; an actor is that place, and Ray restarts it when its process die
 (``max_restarts``). A restarted actor comes back with its data slice but no model: the driver then
 restores *every* agent from the last finished round's checkpoint and trains the round again, so no
 finished round is lost and the retried round starts from the same weights and optimiser state
-(not bit for bit the uninterrupted round: an actor's own dropout generator is not checkpointed,
-the tests allow for it). A node gone for good (an
+(and the same random draws: every step reseeds torch from the seed, the agent and the round,
+:func:`~recagents.agents.rounds.step_seed`). A node gone for good (an
 actor that cannot be restarted within :data:`RESTART_TIMEOUT_S`) ends the run with a message
 naming the lost shard and how to resume.
 
 Each actor holds only its slice of the data: a replica of a role that shards by user
-(``user % N == k``) gets the interaction rows of its own users (the others are empty), so its
-memory and work shrink with ``N``; the other roles get the whole training context. The driver
+(``user % N == k``) gets the interaction rows of its own users, one of a role that shards by item
+(``item % M == k``) the columns of its own items (the others are empty), so its data and work
+shrink with ``N`` or ``M``; the other roles get the whole training context. The driver
 keeps the whole context (it validates and merges).
 
 Ray binds the machine's external address unless told otherwise, even with
@@ -43,7 +44,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from recagents.agents.base import Agent, Publication, TrainContext
+from recagents.agents.base import ITEM, USER, Agent, Publication, TrainContext
 from recagents.agents.checkpoints import RunFolder
 from recagents.agents.report import RoundRecord
 from recagents.agents.rounds import Coordinator, StoreChannel, train_step
@@ -136,29 +137,49 @@ def cluster_summary() -> dict[str, Any]:
     return {"nodes": nodes, "cluster_resources": ray.cluster_resources()}
 
 
-def slice_context(context: TrainContext, agent: Agent) -> TrainContext:
-    """The part of ``context`` an agent's actor holds: its own users' rows for a user replica.
+def slice_context(
+    context: TrainContext, agent: Agent, *, peers_publish_users: bool = True
+) -> TrainContext:
+    """The part of ``context`` an agent's actor holds: its own rows for a replica.
 
-    ``valid`` never leaves the driver (actors do not select rounds).
+    A user replica (``user % N == k``) keeps its users' interaction rows, an item replica
+    (``item % M == k``) its items' columns plus every user's history size (its loss needs the
+    whole row's count); the other entries are empty. An item replica keeps every column when no
+    role publishes user vectors (``peers_publish_users``): it then seeds users from their whole
+    history. ``valid`` never leaves the driver (actors do not select rounds).
     """
     shards = int(agent.config.options.get("shards", 1) or 1)
     if agent.shards_by is None or shards <= 1:
         return _without_valid(context)
+    if agent.shards_by == ITEM and not peers_publish_users:
+        return _without_valid(context)
     own = agent.owned_rows(context)
-    keep = np.zeros(context.n_users)
-    keep[own] = 1.0
-    mask = sp.diags(keep)
-
-    def rows(matrix: sp.csr_matrix) -> sp.csr_matrix:
-        out = sp.csr_matrix(mask @ matrix)
-        out.eliminate_zeros()
-        return out
-
     sliced = _without_valid(context)
+    if agent.shards_by == ITEM:
+        keep = np.zeros(context.n_items)
+        keep[own] = 1.0
+        mask = sp.diags(keep)
+        sliced.history_size = context.history_sizes()
+
+        def part(matrix: sp.csr_matrix) -> sp.csr_matrix:
+            out = sp.csr_matrix(matrix @ mask)
+            out.eliminate_zeros()
+            return out
+
+    else:
+        keep = np.zeros(context.n_users)
+        keep[own] = 1.0
+        mask = sp.diags(keep)
+
+        def part(matrix: sp.csr_matrix) -> sp.csr_matrix:
+            out = sp.csr_matrix(mask @ matrix)
+            out.eliminate_zeros()
+            return out
+
     sliced.fit, sliced.holdout, sliced.train = (
-        rows(context.fit),
-        rows(context.holdout),
-        rows(context.train),
+        part(context.fit),
+        part(context.holdout),
+        part(context.train),
     )
     return sliced
 
@@ -390,7 +411,7 @@ class RayCoordinator(Coordinator):
                 max_task_retries=0,
             ).remote(
                 agent,
-                slice_context(context, agent),
+                slice_context(context, agent, peers_publish_users=bool(self.publishers(USER))),
                 store_url,
                 self.namespace,
                 channel.ids,
@@ -508,8 +529,9 @@ class RayCoordinator(Coordinator):
             agent = self.remote[name].prototype
             n = int(agent.config.options.get("shards", 1) or 1)
             where = next((p for p in self.placement if p["instance"] == name), {})
+            kind = "item" if agent.shards_by == ITEM else "user"
             shard = (
-                f"user shard {agent.config.options.get('shard')} of {n}" if n > 1 else "no shard"
+                f"{kind} shard {agent.config.options.get('shard')} of {n}" if n > 1 else "no shard"
             )
             shards.append(f"{name} ({shard}, was on node {where.get('node_id', '?')[:12]})")
         return DistributedTrainingError(

@@ -7,8 +7,9 @@ valid split, checkpoints every agent, and stops once valid NDCG@10 has not impro
 ``patience`` rounds; the best round is restored and its serving vectors published.
 
 What a role publishes is its own business (:class:`~recagents.agents.base.Publication`); with
-``user_shards = N`` the role that shards by user runs as N replicas
-(:mod:`recagents.agents.sharding`); rounds are kept by :mod:`recagents.agents.checkpoints`.
+``user_shards = N`` the role that shards by user runs as N replicas, and with ``item_shards = M``
+the role that shards by item as M (:mod:`recagents.agents.sharding`); rounds are kept by
+:mod:`recagents.agents.checkpoints`.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from __future__ import annotations
 import logging
 import random
 import time
+import zlib
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -66,6 +68,7 @@ class Coordinator:
         max_rounds: Upper bound on rounds after round 0.
         patience: Rounds without valid improvement before stopping.
         user_shards: Number of replicas of the role that shards by user.
+        item_shards: Number of replicas of the role that shards by item.
         progress: Show a progress bar.
         record: More facts ``metrics.json`` records about the run (the trainer's
             ``dialogues``: the corpora a union was trained with).
@@ -84,6 +87,7 @@ class Coordinator:
         max_rounds: int = 8,
         patience: int = 2,
         user_shards: int = 1,
+        item_shards: int = 1,
         progress: bool = True,
         record: Mapping[str, Any] | None = None,
         warm: Mapping[str, tuple[Mapping[str, np.ndarray], int]] | None = None,
@@ -100,7 +104,11 @@ class Coordinator:
             raise ConfigError("max_rounds and patience must be at least 1")
         if user_shards < 1 or user_shards > context.n_users:
             raise ConfigError(f"user_shards must be between 1 and {context.n_users}")
+        if item_shards < 1 or item_shards > context.n_items:
+            raise ConfigError(f"item_shards must be between 1 and {context.n_items}")
         self.max_rounds, self.patience, self.user_shards = max_rounds, patience, user_shards
+        self.item_shards = item_shards
+        shards = {USER: user_shards, ITEM: item_shards}
         self.run_dir = run_dir
         self.progress = progress
         configs = dict(configs or {})
@@ -108,8 +116,9 @@ class Coordinator:
         #: Role name -> its replicas, for the roles that run sharded.
         self.replicas: dict[str, list[Agent]] = {}
         for role in self.roles:
-            if self.registry.get(role).shards_by == USER and user_shards > 1:
-                group = make_replicas(self.registry, role, configs.get(role, {}), user_shards)
+            count = shards.get(self.registry.get(role).shards_by or "", 1)
+            if count > 1:
+                group = make_replicas(self.registry, role, configs.get(role, {}), count)
                 self.replicas[role] = group
                 self.agents.extend(group)
             else:
@@ -120,6 +129,7 @@ class Coordinator:
             "namespace": namespace,
             "roles": self.roles,
             "user_shards": user_shards,
+            **({"item_shards": item_shards} if item_shards > 1 else {}),
             **dict(record or {}),
         }
         self.checkpoints: Checkpoints = (
@@ -462,10 +472,22 @@ def _payload(vectors: np.ndarray, extras: Any) -> int:
     return int(rows * vectors.shape[1] * 4 + sum(4 * len(v) for v in extras))
 
 
+def step_seed(seed: int, instance: str, number: int) -> int:
+    """The seed of one agent's step in one round: a function of what the step is, nothing else.
+
+    Torch's process-wide generator (the user tower's dropout draws from it) is reseeded with it
+    before every step, so a step draws the same numbers whichever agents ran before it in the
+    same process: the local engine (every agent in one process) and the Ray engine (one process
+    per agent) give the same numbers, and a retried round repeats the lost one exactly.
+    """
+    return (int(seed) * 1_000_003 + zlib.crc32(instance.encode("utf-8")) * 7_919 + number) % 2**63
+
+
 def train_step(
     agent: Agent, context: TrainContext, channel: StoreChannel, number: int, publish: bool
 ) -> dict[str, Any]:
     """One agent's part of a round: read peers from the store, train, publish (both engines)."""
+    torch.manual_seed(step_seed(context.seed, agent.instance, number))
     metrics = agent.partial_fit(context, channel.peers(agent.consumes))
     if publish:
         publication = agent.publication()
@@ -498,4 +520,11 @@ def _combine(parts: Sequence[Publication], n_rows: int, dim: int) -> Publication
     return Publication(parts[0].kind, vectors, np.arange(n_rows), extras, metadata)
 
 
-__all__ = ["DEFAULT_ROLES", "SERVED_KINDS", "Coordinator", "StoreChannel", "train_step"]
+__all__ = [
+    "DEFAULT_ROLES",
+    "SERVED_KINDS",
+    "Coordinator",
+    "StoreChannel",
+    "step_seed",
+    "train_step",
+]

@@ -1,9 +1,10 @@
-"""Data-parallel replicas of a role: replica ``k`` of ``N`` owns the users with ``user % N == k``.
+"""Data-parallel replicas of a role: replica ``k`` of ``N`` owns the rows with ``row % N == k``.
 
-Each replica trains on its own users only, so replicas can run apart (processes, machines); after
-each round the role merges their shared state by federated averaging. This module decides who owns
-what and how much each replica counts; the role merges its own tensors
-(:meth:`~recagents.agents.base.Agent.merge_replicas`).
+The rows are users for a role that shards by user (``user_shards``), items for one that shards
+by item (``item_shards``). Each replica trains on its own rows only, so replicas can run apart
+(processes, machines); after each round the role merges their shared state by federated
+averaging. This module decides who owns what and how much each replica counts; the role merges
+its own tensors (:meth:`~recagents.agents.base.Agent.merge_replicas`).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from recagents.agents.base import Agent, ReplicaWeights, TrainContext
+from recagents.agents.base import ITEM, Agent, ReplicaWeights, TrainContext
 from recagents.agents.registry import AgentRegistry
 
 #: Added to every count, so an item no replica saw still has a defined weighted average.
@@ -33,14 +34,25 @@ def make_replicas(
 
 
 def replica_weights(replicas: Sequence[Agent], context: TrainContext) -> ReplicaWeights:
-    """Each replica's weight: the interactions its users have, per item and in all."""
+    """Each replica's weight: the interactions of its rows, per item and in all.
+
+    A user replica holds its users' interactions with every item; an item replica holds every
+    user's interactions with its own items (zero for the other items).
+    """
     fit = context.fit
     per_item = []
     totals = []
     for agent in replicas:
         own = agent.owned_rows(context)
-        per_item.append(np.asarray(fit[own].sum(axis=0)).ravel() + _EPSILON)
-        totals.append(float(fit[own].sum()) + _EPSILON)
+        if agent.shards_by == ITEM:
+            counts = np.zeros(context.n_items)
+            counts[own] = np.asarray(fit[:, own].sum(axis=0)).ravel()
+            total = float(counts.sum())
+        else:
+            counts = np.asarray(fit[own].sum(axis=0)).ravel()
+            total = float(fit[own].sum())
+        per_item.append(counts + _EPSILON)
+        totals.append(total + _EPSILON)
     return ReplicaWeights(np.stack(per_item), tuple(totals))
 
 

@@ -68,6 +68,23 @@ def _multinomial_nll(
     return (per_user * weights).sum() / weights.sum()
 
 
+def _frozen_logsumexp(
+    users: torch.Tensor, vectors: torch.Tensor, bias: torch.Tensor
+) -> torch.Tensor:
+    """Each user's log-sum-exp over the logits of frozen items (``-inf`` when there are none).
+
+    Computed :data:`ENCODE_ROWS` users at a time: never a users x items block.
+    """
+    if len(vectors) == 0:
+        return torch.full((len(users),), float("-inf"))
+    return torch.cat(
+        [
+            torch.logsumexp(users[start : start + ENCODE_ROWS] @ vectors.T + bias, 1)
+            for start in range(0, len(users), ENCODE_ROWS)
+        ]
+    )
+
+
 def _weights(context: TrainContext, users: np.ndarray) -> torch.Tensor | None:
     """The users' training weights, or ``None`` without a union (the plain mean, bit for bit)."""
     if context.user_weight is None:
@@ -102,14 +119,30 @@ def text_seed(context: TrainContext, kind: str, matrix: sp.csr_matrix) -> Public
 
 
 class _UserTower(nn.Module):
-    def __init__(self, item_text: np.ndarray, n_users: int, user_text: np.ndarray) -> None:
+    """The user tower's weights; per-user rows only for the users it owns.
+
+    Replica ``shard`` of ``shards`` owns the users ``shard, shard + shards, ...``: user ``u``'s
+    row is ``u // shards``. So a replica's per-user tables (residuals, their Adam moments, text
+    vectors) are ``1 / shards`` of the user table, and one tower (``shards = 1``) indexes users
+    as they are.
+    """
+
+    def __init__(
+        self, item_text: np.ndarray, user_text: np.ndarray, shard: int = 0, shards: int = 1
+    ) -> None:
         super().__init__()
         dim = item_text.shape[1]
+        self.shards = shards
+        own = user_text[shard::shards] if shards > 1 else user_text
         self.item_in = nn.Parameter(torch.from_numpy(item_text.astype(np.float32)).clone())
         self.history_map = nn.Parameter(torch.eye(dim) * 8.0)
         self.text_map = nn.Parameter(torch.eye(dim) * 2.0)
-        self.user_residual = nn.Parameter(torch.zeros(n_users, dim))
-        self.register_buffer("user_text", torch.from_numpy(user_text.astype(np.float32)))
+        self.user_residual = nn.Parameter(torch.zeros(len(own), dim))
+        self.register_buffer("user_text", torch.from_numpy(own.astype(np.float32)))
+
+    def rows(self, users: torch.Tensor) -> torch.Tensor:
+        """Rows of the per-user tables for (owned) ``users``."""
+        return users // self.shards if self.shards > 1 else users
 
     def forward(
         self, users: torch.Tensor, history: torch.Tensor, dropout: float = 0.0
@@ -118,10 +151,11 @@ class _UserTower(nn.Module):
             history = nn.functional.dropout(history, dropout) * (1 - dropout)
         counts = history.sum(1, keepdim=True).clamp_min(1.0)
         bag = (history @ self.item_in) / counts
+        rows = self.rows(users)
         return (
             bag @ self.history_map.T
-            + self.user_text[users] @ self.text_map.T
-            + self.user_residual[users]
+            + self.user_text[rows] @ self.text_map.T
+            + self.user_residual[rows]
         )
 
 
@@ -255,8 +289,25 @@ class UserProfileAgent(_Tower):
         return cls.tower_config(dropout=0.5, residual_l2=1.0)
 
     def build(self, context: TrainContext) -> _UserTower:
-        """Pure text: item_in = item texts, history/text maps = scaled identity, no residual."""
-        return _UserTower(context.item_text, context.n_users, context.user_text)
+        """Pure text: item_in = item texts, history/text maps = scaled identity, no residual.
+
+        A replica holds per-user rows for its own users only.
+        """
+        shards = int(self.config.options.get("shards", 1) or 1)
+        shard = int(self.config.options.get("shard", 0) or 0)
+        return _UserTower(context.item_text, context.user_text, shard, shards)
+
+    def load_state(self, context: TrainContext, arrays: Mapping[str, np.ndarray]) -> None:
+        """Rebuild and load; a replica given every user's rows keeps its own.
+
+        (Replicas saved by earlier versions held the whole user table.)
+        """
+        shards = int(self.config.options.get("shards", 1) or 1)
+        residual = arrays.get("user_residual")
+        if shards > 1 and residual is not None and len(residual) == context.n_users:
+            shard = int(self.config.options.get("shard", 0) or 0)
+            arrays = {**arrays, "user_residual": np.asarray(residual)[shard::shards]}
+        super().load_state(context, arrays)
 
     def partial_fit(self, context: TrainContext, peers: Mapping[str, np.ndarray]) -> dict:
         """Train the tower with the item agent's published vectors (and biases) frozen."""
@@ -280,7 +331,8 @@ class UserProfileAgent(_Tower):
             loss = _multinomial_nll(
                 vec @ item_vectors.T + bias, rows, None if weights is None else weights[idx]
             )
-            return loss + reg * self.model.user_residual[batch_users].pow(2).sum(1).mean()
+            residual = self.model.user_residual[self.model.rows(batch_users)]
+            return loss + reg * residual.pow(2).sum(1).mean()
 
         return {"loss": self.train_epochs(context, len(users), batch_loss), "users": len(users)}
 
@@ -290,9 +342,15 @@ class UserProfileAgent(_Tower):
 
         Encoded :data:`ENCODE_ROWS` users at a time, so memory grows with the batch, not with
         users x items.
+
+        Raises:
+            ValueError: A replica was asked for users it does not own (it has no rows for them).
         """
         self.model.eval()
         users = np.asarray(users)
+        shards = self.model.shards
+        if shards > 1 and np.any(users % shards != int(self.config.options.get("shard", 0))):
+            raise ValueError(f"{self.instance} holds rows for its own users only")
         blocks = [
             self.model(
                 torch.from_numpy(users[start : start + ENCODE_ROWS]),
@@ -318,10 +376,10 @@ class UserProfileAgent(_Tower):
         return vec.numpy()
 
     def vectors(self) -> np.ndarray:
-        """Every user's vector from their fit history (the ones a replica owns are exact)."""
+        """Every user's vector from their fit history (a replica: its own users', in order)."""
         assert self.context is not None
-        users = np.arange(self.context.n_users)
-        return self.encode(users, self.context.fit)
+        users = self.owned_rows(self.context)
+        return self.encode(users, self.context.fit[users])
 
     def publication(self) -> Publication:
         """This replica's users (all of them unless sharded), encoded from their fit history."""
@@ -337,7 +395,10 @@ class UserProfileAgent(_Tower):
 
     @classmethod
     def merge_replicas(cls, replicas: Sequence[Self], weights: ReplicaWeights) -> None:
-        """Federated averaging: item inputs per item, maps by interactions, residuals by owner."""
+        """Federated averaging: item inputs per item, maps by interactions.
+
+        Per-user residuals stay where they are: each replica holds its own users' rows only.
+        """
         item_w = torch.from_numpy(weights.per_row / np.sum(weights.per_row, axis=0))
         total_w = torch.tensor(weights.totals) / sum(weights.totals)
         models = [agent.model for agent in replicas]
@@ -345,16 +406,10 @@ class UserProfileAgent(_Tower):
             item_in = sum(item_w[k][:, None].float() * m.item_in for k, m in enumerate(models))
             history = sum(total_w[k] * m.history_map for k, m in enumerate(models))
             text = sum(total_w[k] * m.text_map for k, m in enumerate(models))
-            residual = torch.zeros_like(models[0].user_residual)
-            for agent, model in zip(replicas, models, strict=True):
-                assert agent.context is not None
-                own = torch.from_numpy(agent.owned_rows(agent.context))
-                residual[own] = model.user_residual[own]
             for model in models:
                 model.item_in.copy_(item_in)
                 model.history_map.copy_(history)
                 model.text_map.copy_(text)
-                model.user_residual.copy_(residual)
 
 
 @register
@@ -371,6 +426,7 @@ class ItemAgent(_Tower):
     publishes = ITEM
     publishes_extras = ("bias",)
     consumes = (USER,)
+    shards_by = ITEM
     seed_offset = 1
     shuffle_offset = 7
     context_buffers = ("item_text",)
@@ -386,9 +442,28 @@ class ItemAgent(_Tower):
         return _ItemTower(context.item_text)
 
     def partial_fit(self, context: TrainContext, peers: Mapping[str, np.ndarray]) -> dict:
-        """Train item vectors and biases with the users' published vectors frozen."""
+        """Train item vectors and biases with the users' published vectors frozen.
+
+        A replica (``item_shards = M``) trains its own items only, against the same full
+        softmax: the other shards' items stay at their last merged values and enter each
+        user's normaliser as one frozen log-sum-exp (:func:`_frozen_logsumexp`), so the gradient
+        on the owned rows is the unsharded loss's gradient at that point (block-coordinate
+        descent), while each replica computes logits over its own ``1 / M`` of the items.
+        """
         published = peers.get(USER)
         user_vectors = published if published is not None else seed_user_vectors(context)
+        rows, batch_loss = self.round_loss(context, user_vectors)
+        metrics: dict[str, Any] = {"loss": self.train_epochs(context, rows, batch_loss)}
+        if self.shard_count() > 1:
+            metrics["items"] = len(self.owned_rows(context))
+        return metrics
+
+    def round_loss(
+        self, context: TrainContext, user_vectors: np.ndarray
+    ) -> tuple[int, Callable[[torch.Tensor], torch.Tensor]]:
+        """The rows a round iterates over and the loss of a batch of them (positions)."""
+        if self.shard_count() > 1:
+            return self._shard_loss(context, user_vectors)
         active = np.flatnonzero(np.asarray(context.fit.sum(axis=1)).ravel() > 0)
         users = torch.from_numpy(user_vectors[active].astype(np.float32))
         target = context.fit[active]  # sparse: each batch densifies its own rows
@@ -401,7 +476,50 @@ class ItemAgent(_Tower):
             loss = _multinomial_nll(logits, rows, None if weights is None else weights[idx])
             return loss + reg * self.model.residual.pow(2).sum(1).mean()
 
-        return {"loss": self.train_epochs(context, len(active), batch_loss)}
+        return len(active), batch_loss
+
+    def shard_count(self) -> int:
+        """How many replicas share the items (1: this agent owns every item)."""
+        return int(self.config.options.get("shards", 1) or 1)
+
+    def _shard_loss(
+        self, context: TrainContext, user_vectors: np.ndarray
+    ) -> tuple[int, Callable[[torch.Tensor], torch.Tensor]]:
+        """One item shard's loss (see :meth:`partial_fit`): own rows, full-softmax gradient.
+
+        Needs only the owned items' columns of ``fit`` plus every user's history size
+        (:meth:`TrainContext.history_sizes`), which is what the Ray engine gives the replica.
+        """
+        own = self.owned_rows(context)
+        others = np.setdiff1d(np.arange(context.n_items), own)
+        sizes = context.history_sizes()
+        active = np.flatnonzero(sizes > 0)
+        users = torch.from_numpy(user_vectors[active].astype(np.float32))
+        target = sp.csr_matrix(context.fit[active][:, own])
+        counts = torch.from_numpy(sizes[active].astype(np.float32))
+        weights = _weights(context, active)
+        reg = float(self.config.options.get("residual_l2", 0.0))
+        own_t = torch.from_numpy(own)
+        with torch.no_grad():
+            frozen = self.model()[torch.from_numpy(others)]
+            outside = _frozen_logsumexp(users, frozen, self.model.bias[torch.from_numpy(others)])
+        item_text = self.model.item_text[own_t]
+
+        def batch_loss(idx: torch.Tensor) -> torch.Tensor:
+            vectors = item_text @ self.model.text_map.T + self.model.residual[own_t]
+            logits = users[idx] @ vectors.T + self.model.bias[own_t]
+            rows = _csr_to_torch(target[idx.numpy()])
+            normaliser = torch.logaddexp(torch.logsumexp(logits, 1), outside[idx])
+            # The unsharded per-user loss less its frozen terms (a user's items in other shards
+            # add constants): the same gradient on the rows this shard owns.
+            per_user = normaliser - (logits * rows).sum(1).div(counts[idx])
+            w = None if weights is None else weights[idx]
+            loss = per_user.mean() if w is None else (per_user * w).sum() / w.sum()
+            # The unsharded penalty is a mean over every item: each shard adds its rows' part.
+            penalty = self.model.residual[own_t].pow(2).sum() / context.n_items
+            return loss + reg * penalty
+
+        return len(active), batch_loss
 
     @torch.no_grad()
     def vectors(self) -> np.ndarray:
@@ -413,9 +531,11 @@ class ItemAgent(_Tower):
         return self.model.bias.detach().numpy().copy()
 
     def publication(self) -> Publication:
-        """Every item's vector, with its bias as a per-row extra."""
-        vectors = self.vectors()
-        return Publication(ITEM, vectors, np.arange(len(vectors)), {"bias": self.biases()})
+        """Every item's vector (a replica: its own items'), with its bias as a per-row extra."""
+        assert self.context is not None
+        rows = self.owned_rows(self.context)
+        vectors = self.vectors()[rows]
+        return Publication(ITEM, vectors, rows, {"bias": self.biases()[rows]})
 
     def serving(self, matrix: sp.csr_matrix) -> Publication:
         """The round's vectors and biases, plus the catalog metadata the serving index filters on.
@@ -423,7 +543,28 @@ class ItemAgent(_Tower):
         Item vectors do not depend on interactions, so ``matrix`` is not needed.
         """
         assert self.context is not None
-        return replace(self.publication(), metadata=catalog_metadata(self.context))
+        publication = self.publication()
+        metadata = catalog_metadata(self.context)
+        return replace(publication, metadata=[metadata[int(i)] for i in publication.rows])
+
+    @classmethod
+    def merge_replicas(cls, replicas: Sequence[Self], weights: ReplicaWeights) -> None:
+        """Federated averaging: the text map by interactions, residual and bias rows by owner."""
+        total_w = torch.tensor(weights.totals) / sum(weights.totals)
+        models = [agent.model for agent in replicas]
+        with torch.no_grad():
+            text = sum(total_w[k] * m.text_map for k, m in enumerate(models))
+            residual = torch.zeros_like(models[0].residual)
+            bias = torch.zeros_like(models[0].bias)
+            for agent, model in zip(replicas, models, strict=True):
+                assert agent.context is not None
+                own = torch.from_numpy(agent.owned_rows(agent.context))
+                residual[own] = model.residual[own]
+                bias[own] = model.bias[own]
+            for model in models:
+                model.text_map.copy_(text)
+                model.residual.copy_(residual)
+                model.bias.copy_(bias)
 
     @torch.no_grad()
     def fold_in_items(self, text_vectors: np.ndarray) -> np.ndarray:

@@ -272,6 +272,7 @@ def train_agents(
     *,
     roles: list[str] | None = None,
     user_shards: int = 1,
+    item_shards: int = 1,
     max_rounds: int = 8,
     patience: int = 2,
     run_name: str = "default",
@@ -292,7 +293,8 @@ def train_agents(
         split: The catalog's split (train fits, valid selects the round).
         settings: Home, seed, encoder and store.
         roles: Roles to train (default: every registered role but the opt-in ones).
-        user_shards: User-profile replicas.
+        user_shards: User-profile replicas (each owns the users ``user % N == k``).
+        item_shards: Item-agent replicas (each owns the items ``item % M == k``).
         max_rounds: Most rounds after round 0.
         patience: Rounds without valid improvement before stopping.
         run_name: The run's folder and collection namespace suffix.
@@ -318,15 +320,17 @@ def train_agents(
     namespace = f"{split.dataset.name}-s{settings.seed}-{run_name}"
     run_dir = settings.runs_dir / namespace
     if _finished(run_dir, resume):  # reloading a finished run: as many replicas as it trained
-        user_shards = read_report(run_dir).get("user_shards") or user_shards
+        recorded = read_report(run_dir)
+        user_shards = recorded.get("user_shards") or user_shards
+        item_shards = recorded.get("item_shards") or 1
     with run_lock(settings.runs_dir / f"{namespace}.lock", namespace):
         split, weights, union = _with_dialogues(
             split, settings, run_dir, dialogues, dialogue_weight, resume=resume
         )
         warm = None
         if warm_start is not None:
-            if resume or user_shards > 1:
-                raise ConfigError("a warm start trains a new run: not with resume or user shards")
+            if resume or user_shards > 1 or item_shards > 1:
+                raise ConfigError("a warm start trains a new run: not with resume or shards")
             trained_rounds = {a.instance: a.rounds_trained for a in warm_start.coordinator.agents}
             warm = {
                 name: (arrays, trained_rounds[name])
@@ -342,6 +346,7 @@ def train_agents(
             run_dir=run_dir,
             roles=roles,
             user_shards=user_shards,
+            item_shards=item_shards,
             max_rounds=max_rounds,
             patience=patience,
             resume=resume,
@@ -516,6 +521,7 @@ def _train_agents(
     run_dir: Path,
     roles: list[str] | None,
     user_shards: int,
+    item_shards: int,
     max_rounds: int,
     patience: int,
     resume: bool,
@@ -547,6 +553,7 @@ def _train_agents(
         "max_rounds": 1 if rounds_only_seed else max_rounds,
         "patience": patience,
         "user_shards": user_shards,
+        "item_shards": item_shards,
         "progress": progress,
         "record": {"dialogues": dialogues},
         "warm": warm,

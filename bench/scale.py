@@ -2,7 +2,7 @@
 
 Usage:
     V/bin/python bench/scale.py [--sizes 10000x10000,100000x10000] [--shards 1,2,4]
-        [--rounds 2] [--epochs 2] [--valid-users 2000] [--holdout-users 20000]
+        [--item-shards 1] [--rounds 2] [--epochs 2] [--valid-users 2000] [--holdout-users 20000]
         [--item-item auto|dense|sparse] [--compare-history USERSxITEMS] [--quick] [--json]
 
 For each size ``USERSxITEMS`` a seeded synthetic catalog (:mod:`recagents.data.synthetic`:
@@ -132,7 +132,7 @@ def run_ray(
             )
             return record
 
-    namespace = f"scale{context.n_users}x{context.n_items}s{shards}"
+    namespace = f"scale{context.n_users}x{context.n_items}s{shards}i{args.item_shards}"
     began = time.perf_counter()
     coordinator = Measured(
         context,
@@ -144,6 +144,7 @@ def run_ray(
         max_rounds=args.rounds,
         patience=args.rounds,
         user_shards=shards,
+        item_shards=args.item_shards,
         progress=False,
     )
     started = time.perf_counter() - began
@@ -157,6 +158,7 @@ def run_ray(
         coordinator.shutdown()
     return {
         "shards": shards,
+        "item_shards": args.item_shards,
         "actors_started_s": round(started, 1),
         "seed_round_s": round(report.rounds[0].seconds, 2),
         "rounds": rounds,
@@ -205,7 +207,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     """Command line entry point; returns the report (also printed)."""
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--sizes", default="10000x10000,100000x10000")
-    parser.add_argument("--shards", default="1,2,4")
+    parser.add_argument("--shards", default="1,2,4", help="user shards, one run each")
+    parser.add_argument("--item-shards", type=int, default=1, help="item shards in every run")
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--epochs", type=int, default=2, help="tower epochs per round")
     parser.add_argument("--valid-users", type=int, default=2000)

@@ -50,6 +50,8 @@ class Settings:
             actor on a Ray cluster; needs ``chroma_url``).
         ray_address: The Ray cluster to join (``auto``, ``host:port``); empty starts a private
             one on this machine.
+        user_shards: Replicas of the user-profile agent, each owning ``user % N == k``.
+        item_shards: Replicas of the item agent, each owning ``item % M == k``.
         memory_url: Where conversation threads live (``RECAGENTS_MEMORY_URL``): empty for
             ``home/conversations.sqlite``, ``sqlite:///abs/path`` or ``postgresql://...`` so
             that server replicas on several machines share them.
@@ -65,6 +67,8 @@ class Settings:
     llm_wait_s: float = 1.0
     engine: str = "local"
     ray_address: str = ""
+    user_shards: int = 1
+    item_shards: int = 1
     memory_url: str = ""
 
     @classmethod
@@ -144,7 +148,7 @@ def _coerce(name: str, value: Any, spec: dataclasses.Field[Any]) -> Any:
             if isinstance(value, bool):
                 raise ValueError("a boolean is not a number")
             number = int(value)
-            if name in {"batch_size", "threads"} and number < 1:
+            if name in {"batch_size", "threads", "user_shards", "item_shards"} and number < 1:
                 raise ValueError("must be at least 1")
             return number
         if kind == "float":

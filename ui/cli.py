@@ -37,6 +37,8 @@ def _settings(args: argparse.Namespace) -> Settings:
         chroma_url=args.chroma_url,
         engine=getattr(args, "engine", None),
         ray_address=getattr(args, "ray_address", None),
+        user_shards=getattr(args, "user_shards", None),
+        item_shards=getattr(args, "item_shards", None),
         memory_url=args.memory_url,
     )
 
@@ -258,8 +260,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     settings = _settings(args)
     # Check options before minutes of loading and encoding.
     roles = registry.validate(r.strip() for r in args.roles.split(",")) if args.roles else None
-    if args.rounds < 1 or args.patience < 1 or args.user_shards < 1:
-        raise ConfigError("--rounds, --patience and --user-shards must be at least 1")
+    if args.rounds < 1 or args.patience < 1:
+        raise ConfigError("--rounds and --patience must be at least 1")
     _threads(settings)
     dataset = load_dataset(settings.dataset, home=settings.home)
     if args.resume:  # a damaged round: resume from the last good one (agents.integrity)
@@ -290,7 +292,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         split,
         settings,
         roles=roles,
-        user_shards=args.user_shards,
+        user_shards=settings.user_shards,
+        item_shards=settings.item_shards,
         max_rounds=args.rounds,
         patience=args.patience,
         run_name=run_name,
@@ -470,7 +473,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     rc = cmd_prepare(args)
     if rc:
         return rc
-    args.roles, args.user_shards, args.patience, args.resume = None, 1, 2, False
+    args.roles, args.user_shards, args.patience, args.resume = None, None, 2, False
+    args.item_shards = None
     args.rounds, args.run = 8, "default"
     rc = cmd_train(args)
     if rc:
@@ -603,8 +607,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--user-shards",
         type=int,
-        default=1,
-        help="user-profile replicas, each owning a shard of the users (default 1)",
+        help="user-profile replicas, each owning the users with index %% N == k (default 1)",
+    )
+    p.add_argument(
+        "--item-shards",
+        type=int,
+        help="item-agent replicas, each owning the items with index %% M == k (default 1)",
     )
     p.add_argument(
         "--engine",

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import threading
 import time
@@ -24,11 +25,12 @@ from recagents.vectorstore.schema import versions
 from tests.agent_fixtures import block_context
 from tests.support.registries import isolated_registry
 
-#: Same answer, stated: an agent's loss per round within 1% of the local engine's (the towers'
-#: dropout draws from one generator per process: the driver's locally, each actor's on Ray),
-#: valid NDCG@10 per round within 0.02.
-LOSS_TOLERANCE = 0.01
-NDCG_TOLERANCE = 0.02
+#: Same answer, stated: every step reseeds torch from (seed, agent, round)
+#: (:func:`recagents.agents.rounds.step_seed`), so both engines draw the same dropout masks; what
+#: is left is float arithmetic in other processes: an agent's loss per round within 1e-5 of the
+#: local engine's (relative), valid NDCG@10 per round within 1e-6.
+LOSS_TOLERANCE = 1e-5
+NDCG_TOLERANCE = 1e-6
 
 
 def _options(run_dir: Path, namespace: str, rounds: int = 3) -> dict:
@@ -38,6 +40,7 @@ def _options(run_dir: Path, namespace: str, rounds: int = 3) -> dict:
         "max_rounds": rounds,
         "patience": rounds,
         "user_shards": 2,
+        "item_shards": 2,
         "progress": False,
         "registry": isolated_registry(),
     }
@@ -58,14 +61,16 @@ def test_every_agent_is_an_actor_on_both_nodes_and_matches_the_local_engine(
         finally:
             remote.shutdown()
         # every role replica ran in its own process, and the actors ran on both nodes
-        assert set(placement) == {"user_profile-0", "user_profile-1", "item", "ranking"}
-        assert len({p["pid"] for p in placement.values()} | {os.getpid()}) == 5
+        replicas = {f"{role}-{k}" for role in ("user_profile", "item") for k in (0, 1)}
+        assert set(placement) == replicas | {"ranking"}
+        assert len({p["pid"] for p in placement.values()} | {os.getpid()}) == 6
         assert len({p["node_id"] for p in placement.values()}) == 2
-        # a user replica holds only its own users' interactions
+        # a user replica holds only its own users' interactions, an item replica its items'
         full = int(context.fit.nnz + context.holdout.nnz)
-        shard_rows = [placement[f"user_profile-{k}"]["interactions"] for k in (0, 1)]
-        assert sum(shard_rows) == full and max(shard_rows) < full
-        assert placement["item"]["interactions"] == full
+        for role in ("user_profile", "item"):
+            held = [placement[f"{role}-{k}"]["interactions"] for k in (0, 1)]
+            assert sum(held) == full and max(held) < full, role
+        assert placement["ranking"]["interactions"] == full
         # the same answer, round by round
         assert [r.round for r in report.rounds] == [r.round for r in local.rounds] == [0, 1, 2, 3]
         for ours, theirs in zip(report.rounds, local.rounds, strict=True):
@@ -73,7 +78,10 @@ def test_every_agent_is_an_actor_on_both_nodes_and_matches_the_local_engine(
             for agent, metrics in theirs.agents.items():
                 if "loss" in metrics:
                     got = ours.agents[agent]["loss"]
-                    assert abs(got - metrics["loss"]) <= LOSS_TOLERANCE * abs(metrics["loss"])
+                    assert abs(got - metrics["loss"]) <= LOSS_TOLERANCE * abs(metrics["loss"]), (
+                        agent,
+                        ours.round,
+                    )
         # the actors published every round and the serving version to the shared server
         assert versions(store, "eng-ray", "user") == [0, 1, 2, 3, 4]
     recorded = json.loads((tmp_path / "ray" / "metrics.json").read_text())
@@ -154,6 +162,7 @@ def test_cli_train_engine_ray_on_the_cluster_then_serves_locally(
     assert main([*home, *ingest, str(tmp_path / "items.csv"), "--name", "blocks"]) == 0
     train = ["train", "--dataset", "blocks", "--rounds", "2", "--patience", "2"]
     ray = ["--engine", "ray", "--ray-address", ray_driver.address, "--user-shards", "2"]
+    ray += ["--item-shards", "2"]
     assert main([*home, *train, *ray]) == 0
     out = capsys.readouterr().out
     assert "<- chosen" in out and "test ndcg@10" in out
@@ -161,6 +170,8 @@ def test_cli_train_engine_ray_on_the_cluster_then_serves_locally(
     metrics = json.loads((run / "metrics.json").read_text())
     assert [r["round"] for r in metrics["rounds"]] == [0, 1, 2]
     assert len({a["node_id"] for a in metrics["cluster"]["actors"]}) == 2
+    assert {"item-0", "item-1"} <= {a["instance"] for a in metrics["cluster"]["actors"]}
+    assert (metrics["user_shards"], metrics["item_shards"]) == (2, 2)
     # reloaded in this process (the run is finished), as serve and chat do
     recommend = ["recommend", "--dataset", "blocks", "--user", "u1", "--k", "3"]
     assert main([*home, *recommend]) == 0
@@ -209,6 +220,9 @@ def test_a_node_gone_for_good_stops_the_run_naming_the_lost_shard(
                 remote.shutdown()
         message = str(lost.value)
         assert any(name in message for name in on_worker), message
+        # round robin puts a user and an item replica on each node: both are named
+        assert re.search(r"user shard \d of 2", message), message
+        assert re.search(r"item shard \d of 2", message), message
         assert "--resume" in message and str(run) in message
         # the finished rounds stay on disk for the resume
         assert (run / "round-0001" / "DONE").exists()

@@ -76,4 +76,8 @@ def test_train_refuses_bad_options(tmp_path, capsys):
     rc = main([*home, "train", "--roles", "user_profile,critic", "--rounds", "1"])
     assert rc == 2 and "unknown agent role 'critic'" in capsys.readouterr().err
     rc = main([*home, "train", "--rounds", "0"])
-    assert rc == 2 and "--rounds, --patience and --user-shards" in capsys.readouterr().err
+    assert rc == 2 and "--rounds and --patience must be at least 1" in capsys.readouterr().err
+    for flag, name in (("--user-shards", "user_shards"), ("--item-shards", "item_shards")):
+        rc = main([*home, "train", flag, "0"])
+        err = capsys.readouterr().err
+        assert rc == 2 and f"setting '{name}': bad value 0 (must be at least 1)" in err

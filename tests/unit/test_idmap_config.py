@@ -81,3 +81,18 @@ def test_a_busy_template_reason_survives_the_checkpoint_round_trip():
     assert Recommendation.from_dict(rec.to_dict()).reason_source == "template-busy"
     odd = {**rec.to_dict(), "reason_source": "made-up"}
     assert Recommendation.from_dict(odd).reason_source == "template"
+
+
+def test_shards_are_settings_from_toml_and_environment(monkeypatch, tmp_path):
+    assert (Settings().user_shards, Settings().item_shards) == (1, 1)
+    config = tmp_path / "c.toml"
+    config.write_text("[recagents]\nengine = 'ray'\nuser_shards = 2\nitem_shards = 3\n")
+    settings = Settings.load(config)
+    assert (settings.engine, settings.user_shards, settings.item_shards) == ("ray", 2, 3)
+    monkeypatch.setenv("RECAGENTS_ITEM_SHARDS", "4")
+    assert Settings.load(config).item_shards == 4  # the environment beats the file
+    assert Settings.load(config, item_shards=5).item_shards == 5  # a flag beats both
+    for bad in ("0", "-2", "two"):
+        monkeypatch.setenv("RECAGENTS_ITEM_SHARDS", bad)
+        with pytest.raises(ConfigError, match="item_shards"):
+            Settings.load()
