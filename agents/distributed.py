@@ -185,8 +185,18 @@ def slice_context(
 
 
 def _without_valid(context: TrainContext) -> TrainContext:
+    """What every actor holds: no ``valid``, and the catalog without its interaction table.
+
+    The agents train on the context's matrices; the dataset's raw interaction table (one row per
+    interaction, every user's) would travel to every actor and make each one's memory grow with
+    the whole data set, not its slice (pickled, 53 MB of a 99 MB context at 10^5 users x 10^4
+    items; a user replica of 4 now ships 28 MB).
+    """
     out = copy.copy(context)
     out.valid = None
+    dataset = copy.copy(context.dataset)
+    dataset.interactions = context.dataset.interactions.iloc[:0]
+    out.dataset = dataset
     return out
 
 

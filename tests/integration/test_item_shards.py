@@ -72,6 +72,8 @@ def test_the_slice_a_ray_actor_holds_trains_exactly_as_the_whole_context():
         sliced = slice_context(context, replica)
         # only its items' columns travel, with every user's history size
         assert sliced.valid is None
+        assert sliced.dataset.interactions.empty and not context.dataset.interactions.empty
+        assert sliced.dataset.item_map is context.dataset.item_map  # ids and items stay
         assert set(sliced.fit.nonzero()[1]) <= set(own.tolist())
         assert sliced.fit.nnz == context.fit[:, own].nnz
         assert np.array_equal(sliced.history_sizes(), context.history_sizes())
