@@ -303,36 +303,87 @@ class AgentActor:
         self.agent.model.load_state_dict(state, strict=False)  # type: ignore[attr-defined]
 
 
+class Shipped:
+    """Large driver-side arguments put into the object store once, then passed by reference.
+
+    Validation scores the valid users in batches with the same serving peers (every user's and
+    item's vectors, megabytes) and the same train matrix; passing them by value serialised and
+    copied them into the object store again on every call. The ``ObjectRef`` of the last few
+    objects is kept, keyed by identity (a strong reference is held, so an id is never reused
+    while cached): the driver never changes a peers mapping or a matrix it has passed.
+    """
+
+    def __init__(self, size: int = 4) -> None:
+        self.size = size
+        self._refs: list[tuple[Any, Any]] = []
+
+    def __call__(self, value: Any) -> Any:
+        """The ``ObjectRef`` of ``value`` (put now unless it was put already)."""
+        for kept, ref in self._refs:
+            if kept is value:
+                return ref
+        ref = _ray().put(value)
+        self._refs = [(value, ref), *self._refs][: self.size]
+        return ref
+
+
 class RemoteAgent:
     """The driver's handle on an agent living in an :class:`AgentActor`.
 
     It answers what the coordinator asks of an :class:`~recagents.agents.base.Agent`; the
     role's description (name, kinds, config, owned rows) comes from the local prototype, the
     work from the actor.
+
+    Calls that return nothing (``setup``, ``load``, ``refit_history``) are sent without waiting:
+    the coordinator asks them of every agent in turn, and waiting for each made the actors work
+    one after another (round 0's text seeds alone cost a second per actor). An actor runs the
+    calls of one caller in the order they were sent, so every later call still sees their
+    effect; the next call that waits (:meth:`settle`) raises their errors.
     """
 
-    def __init__(self, prototype: Agent, actor: Any) -> None:
+    def __init__(self, prototype: Agent, actor: Any, shipped: Shipped | None = None) -> None:
         self.prototype = prototype
         self.actor = actor
+        self.shipped = shipped if shipped is not None else Shipped()
+        self._pending: list[Any] = []
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.prototype, name)
 
+    def settle(self) -> None:
+        """Wait for the calls sent without waiting; raise the first one's error."""
+        if self._pending:
+            pending, self._pending = self._pending, []
+            _ray().get(pending)
+
+    def forget(self) -> None:
+        """Drop the calls sent without waiting: their round is being trained again."""
+        self._pending = []
+
+    def _send(self, method: str, *args: Any) -> None:
+        self._pending.append(self.actor.call.remote(method, *args))
+
     def _call(self, method: str, *args: Any) -> Any:
-        return _ray().get(self.actor.call.remote(method, *args))
+        ref = self.actor.call.remote(method, *args)
+        self.settle()
+        return _ray().get(ref)
 
     @property
     def rounds_trained(self) -> int:
         """Rounds the actor's agent has trained."""
-        return int(_ray().get(self.actor.rounds.remote()))
+        ref = self.actor.rounds.remote()
+        self.settle()
+        return int(_ray().get(ref))
 
     @rounds_trained.setter
     def rounds_trained(self, value: int) -> None:
-        _ray().get(self.actor.rounds.remote(int(value)))
+        ref = self.actor.rounds.remote(int(value))
+        self.settle()
+        _ray().get(ref)
 
     def setup(self, context: TrainContext) -> None:
-        """The text seed, in the actor (with its own slice of ``context``)."""
-        _ray().get(self.actor.setup.remote())
+        """The text seed, in the actor (with its own slice of ``context``); not waited for."""
+        self._pending.append(self.actor.setup.remote())
 
     def publication(self) -> Publication | None:
         """What the actor's agent publishes."""
@@ -340,17 +391,17 @@ class RemoteAgent:
 
     def serving(self, matrix: sp.csr_matrix) -> Publication | None:
         """Serving vectors conditioned on ``matrix``."""
-        return self._call("serving", matrix)
+        return self._call("serving", self.shipped(matrix))
 
     def score(
         self, users: np.ndarray, peers: Mapping[str, np.ndarray], matrix: sp.csr_matrix
     ) -> np.ndarray:
-        """Scores of every item for ``users``."""
-        return self._call("score", users, dict(peers), matrix)
+        """Scores of every item for ``users`` (peers and matrix shipped once per object)."""
+        return self._call("score", users, self.shipped(peers), self.shipped(matrix))
 
     def refit_history(self, matrix: sp.csr_matrix) -> None:
-        """Refit what the agent derives from history on ``matrix``."""
-        self._call("refit_history", matrix)
+        """Refit what the agent derives from history on ``matrix``; not waited for."""
+        self._send("refit_history", self.shipped(matrix))
 
     def state(self) -> dict[str, np.ndarray]:
         """The agent's weights."""
@@ -373,8 +424,8 @@ class RemoteAgent:
         return self._call("save", folder)
 
     def load(self, folder: Path, context: TrainContext) -> None:
-        """The actor loads its checkpoint files from ``folder``."""
-        self._call("load", folder)
+        """The actor loads its checkpoint files from ``folder``; not waited for."""
+        self._send("load", folder)
 
 
 class RayCoordinator(Coordinator):
@@ -409,6 +460,7 @@ class RayCoordinator(Coordinator):
 
         nodes = [n["node_id"] for n in cluster_summary()["nodes"]]
         handles: dict[str, RemoteAgent] = {}
+        shipped = Shipped()
         for number, agent in enumerate(self.agents):
             # Round-robin over the nodes (SPREAD, and soft affinity, left every actor on the head
             # at times). Hard: an actor whose process dies restarts on its node; one whose node
@@ -428,7 +480,7 @@ class RayCoordinator(Coordinator):
                 channel.extras,
                 actor_threads,
             )
-            handles[agent.instance] = RemoteAgent(agent, actor)
+            handles[agent.instance] = RemoteAgent(agent, actor, shipped)
         self.remote = handles
         self.agents = [handles[a.instance] for a in self.agents]  # type: ignore[misc]
         self.replicas = {
@@ -451,7 +503,10 @@ class RayCoordinator(Coordinator):
         """The role's actors train at once (replicas in parallel), each reading the store."""
         ray = _ray()
         handles = [self.remote[a.instance] for a in group]
-        results = ray.get([h.actor.step.remote(number, publish) for h in handles])
+        steps = [h.actor.step.remote(number, publish) for h in handles]
+        for handle in handles:
+            handle.settle()
+        results = ray.get(steps)
         return {h.instance: m for h, m in zip(handles, results, strict=True)}
 
     def merge_group(self, replicas: Sequence[Agent]) -> None:
@@ -492,6 +547,8 @@ class RayCoordinator(Coordinator):
                 ):
                     raise
                 logger.warning("an actor was lost during round %d: %s", last + 1, exc)
+                for handle in self.remote.values():
+                    handle.forget()  # their errors are this one's: not raised again on retry
                 lost = self._wait_for_actors()
                 if lost or tries == MAX_ROUND_RETRIES:
                     raise self._lost(lost or self._suspects(exc), last) from exc
@@ -567,6 +624,7 @@ __all__ = [
     "DistributedTrainingError",
     "RayCoordinator",
     "RemoteAgent",
+    "Shipped",
     "cluster_summary",
     "connect",
     "slice_context",

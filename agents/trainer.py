@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -392,7 +393,9 @@ def _train_on_ray(
     """The rounds on a Ray cluster (:mod:`recagents.agents.distributed`), served locally after.
 
     The actors are stopped once the run is over; the returned coordinator holds local agents
-    loaded from the run's ``final`` checkpoint, so serving never calls into the cluster.
+    loaded from the run's ``final`` checkpoint, so serving never calls into the cluster. They
+    load in a thread while this process leaves the cluster: disconnecting (and stopping a
+    private cluster) took over a second of waiting, the loading about as long.
 
     Raises:
         ConfigError: No ChromaDB server is set (actors in other processes, maybe on other
@@ -402,15 +405,28 @@ def _train_on_ray(
 
     url = ray_store_url(settings, store)
     connected = distributed.connect(settings.ray_address or None)
-    try:
-        remote = distributed.RayCoordinator(context, store, store_url=url, **options)
+    loading: Future[Coordinator] | None = None
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="load-final") as pool:
         try:
-            report = remote.run(resume=resume)
+            remote = distributed.RayCoordinator(
+                context, store, store_url=url, actor_threads=settings.threads, **options
+            )
+            try:
+                report = remote.run(resume=resume)
+            finally:
+                remote.shutdown()
+            loading = pool.submit(_load_final, context, store, options, report)
         finally:
-            remote.shutdown()
-    finally:
-        if connected:
-            distributed._ray().shutdown()
+            if connected:
+                distributed._ray().shutdown()
+        assert loading is not None  # the run returned
+        return loading.result()
+
+
+def _load_final(
+    context: TrainContext, store: EmbeddingStore, options: dict[str, Any], report: TrainingReport
+) -> Coordinator:
+    """A local coordinator whose agents are loaded from the run's ``final`` checkpoint."""
     local = Coordinator(context, store, **{**options, "progress": False})
     for agent in local.agents:
         agent.load(options["run_dir"] / "final", context)

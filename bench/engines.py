@@ -27,6 +27,7 @@ from recagents.env import ensure_offline
 
 ensure_offline()
 
+import torch  # noqa: E402
 from scale import start_chroma  # noqa: E402  (bench/: the script's own folder)
 
 from recagents.agents.trainer import build_context, train_agents  # noqa: E402
@@ -52,6 +53,9 @@ def main() -> int:
         proc, url = start_chroma(home / "chroma-server")
         try:
             base = Settings.load(home=home, seed=args.seed, chroma_url=url, dataset=args.dataset)
+            # Torch threads as `recagents train` sets them (settings.threads, 1 by default): the
+            # local engine trains in this process, the Ray engine's actors use as many each.
+            torch.set_num_threads(base.threads)
             dataset = load_dataset(args.dataset)
             split = rs_split(dataset, args.seed)
             build_context(dataset, split.train, base)  # encode once: both runs read the cache

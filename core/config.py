@@ -43,7 +43,8 @@ class Settings:
             ``home``.
         seed: Seed for splits and training.
         batch_size: Encoder batch size (16 was fastest on 2 cores for short item texts).
-        threads: Torch intra-op threads; on two busy cores one thread was 2x faster than two.
+        threads: Torch intra-op threads (each Ray actor's too); on two busy cores one thread
+            was 2x faster than two.
         llm_wait_s: Longest wait (seconds) for a chat model busy with another reply before a
             turn answers with template reasons (``RECAGENTS_LLM_WAIT_S``).
         engine: Where training rounds run: ``local`` (this process) or ``ray`` (each agent an
