@@ -150,32 +150,23 @@ def slice_context(
     """
     shards = int(agent.config.options.get("shards", 1) or 1)
     if agent.shards_by is None or shards <= 1:
-        return _without_valid(context)
+        return _for_actors(context)
     if agent.shards_by == ITEM and not peers_publish_users:
-        return _without_valid(context)
+        return _for_actors(context)
     own = agent.owned_rows(context)
-    sliced = _without_valid(context)
-    if agent.shards_by == ITEM:
-        keep = np.zeros(context.n_items)
-        keep[own] = 1.0
-        mask = sp.diags(keep)
+    by_item = agent.shards_by == ITEM
+    keep = np.zeros(context.n_items if by_item else context.n_users)
+    keep[own] = 1.0
+    mask = sp.diags(keep)
+
+    def part(matrix: sp.csr_matrix) -> sp.csr_matrix:
+        out = sp.csr_matrix(matrix @ mask if by_item else mask @ matrix)
+        out.eliminate_zeros()
+        return out
+
+    sliced = _for_actors(context)
+    if by_item:
         sliced.history_size = context.history_sizes()
-
-        def part(matrix: sp.csr_matrix) -> sp.csr_matrix:
-            out = sp.csr_matrix(matrix @ mask)
-            out.eliminate_zeros()
-            return out
-
-    else:
-        keep = np.zeros(context.n_users)
-        keep[own] = 1.0
-        mask = sp.diags(keep)
-
-        def part(matrix: sp.csr_matrix) -> sp.csr_matrix:
-            out = sp.csr_matrix(mask @ matrix)
-            out.eliminate_zeros()
-            return out
-
     sliced.fit, sliced.holdout, sliced.train = (
         part(context.fit),
         part(context.holdout),
@@ -184,7 +175,7 @@ def slice_context(
     return sliced
 
 
-def _without_valid(context: TrainContext) -> TrainContext:
+def _for_actors(context: TrainContext) -> TrainContext:
     """What every actor holds: no ``valid``, and the catalog without its interaction table.
 
     The agents train on the context's matrices; the dataset's raw interaction table (one row per
