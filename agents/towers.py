@@ -47,6 +47,14 @@ def _generator(seed: int) -> torch.Generator:
 #: (at 10^5 users x 10^4 items the whole matrix would be 4 GB). Large enough that MovieLens and
 #: the test catalogs encode in one block, as before.
 ENCODE_ROWS = 4096
+#: ... and at most this many users x items cells per block (64 MB of float32): at 10^5 items
+#: 4,096 rows alone were 1.6 GB per block (measured: item replicas peaked at 3.2 GB).
+ENCODE_CELLS = 2**24
+
+
+def block_rows(n_items: int) -> int:
+    """Users per block of a users x items computation: :data:`ENCODE_ROWS`, fewer for wide rows."""
+    return max(1, min(ENCODE_ROWS, ENCODE_CELLS // max(1, int(n_items))))
 
 
 def _csr_to_torch(matrix: sp.csr_matrix) -> torch.Tensor:
@@ -73,14 +81,15 @@ def _frozen_logsumexp(
 ) -> torch.Tensor:
     """Each user's log-sum-exp over the logits of frozen items (``-inf`` when there are none).
 
-    Computed :data:`ENCODE_ROWS` users at a time: never a users x items block.
+    Computed :func:`block_rows` users at a time: never a users x items block.
     """
     if len(vectors) == 0:
         return torch.full((len(users),), float("-inf"))
+    rows = block_rows(len(vectors))
     return torch.cat(
         [
-            torch.logsumexp(users[start : start + ENCODE_ROWS] @ vectors.T + bias, 1)
-            for start in range(0, len(users), ENCODE_ROWS)
+            torch.logsumexp(users[start : start + rows] @ vectors.T + bias, 1)
+            for start in range(0, len(users), rows)
         ]
     )
 
@@ -340,7 +349,7 @@ class UserProfileAgent(_Tower):
     def encode(self, users: np.ndarray, history: sp.csr_matrix) -> np.ndarray:
         """Vectors of known users from a history matrix (rows aligned with ``users``).
 
-        Encoded :data:`ENCODE_ROWS` users at a time, so memory grows with the batch, not with
+        Encoded :func:`block_rows` users at a time, so memory grows with the block, not with
         users x items.
 
         Raises:
@@ -351,12 +360,13 @@ class UserProfileAgent(_Tower):
         shards = self.model.shards
         if shards > 1 and np.any(users % shards != int(self.config.options.get("shard", 0))):
             raise ValueError(f"{self.instance} holds rows for its own users only")
+        rows = block_rows(history.shape[1])
         blocks = [
             self.model(
-                torch.from_numpy(users[start : start + ENCODE_ROWS]),
-                _csr_to_torch(history[start : start + ENCODE_ROWS]),
+                torch.from_numpy(users[start : start + rows]),
+                _csr_to_torch(history[start : start + rows]),
             ).numpy()
-            for start in range(0, len(users), ENCODE_ROWS)
+            for start in range(0, len(users), rows)
         ]
         if not blocks:
             return np.zeros((0, self.model.item_in.shape[1]), dtype=np.float32)

@@ -183,3 +183,21 @@ def test_a_user_replica_holds_rows_for_its_own_users_only():
     assert np.array_equal(
         replicas[1].model.user_residual.detach().numpy(), whole["user_residual"][1::3]
     )
+
+
+def test_wide_catalogs_are_computed_in_blocks_of_bounded_size(monkeypatch):
+    from recagents.agents import towers
+
+    assert towers.block_rows(1682) == 4096  # MovieLens: one block of 4,096 users, as before
+    assert towers.block_rows(100_000) == 167  # 10^5 items: 64 MB blocks, not 1.6 GB
+    users, vectors, bias = torch.randn(50, 8), torch.randn(30, 8), torch.randn(30)
+    whole = torch.logsumexp(users @ vectors.T + bias, 1)
+    context = block_context()
+    agent = isolated_registry().create("user_profile")
+    agent.setup(context)
+    rows = np.arange(context.n_users)
+    encoded = agent.encode(rows, context.fit)
+    monkeypatch.setattr(towers, "ENCODE_CELLS", 30 * 7)  # 7 users a block
+    assert towers.block_rows(30) == 7
+    assert torch.allclose(towers._frozen_logsumexp(users, vectors, bias), whole)
+    assert np.allclose(agent.encode(rows, context.fit), encoded, atol=1e-6)
