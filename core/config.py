@@ -53,6 +53,10 @@ class Settings:
             one on this machine.
         user_shards: Replicas of the user-profile agent, each owning ``user % N == k``.
         item_shards: Replicas of the item agent, each owning ``item % M == k``.
+        run_dir: The folder that holds every run's checkpoints, ``metrics.json`` and the serving
+            pointer (``RECAGENTS_RUN_DIR``, ``--run-dir``); empty for ``home/runs``. On a Ray
+            cluster every node must see it (a shared filesystem): the actors write their
+            checkpoints there.
         memory_url: Where conversation threads live (``RECAGENTS_MEMORY_URL``): empty for
             ``home/conversations.sqlite``, ``sqlite:///abs/path`` or ``postgresql://...`` so
             that server replicas on several machines share them.
@@ -70,6 +74,7 @@ class Settings:
     ray_address: str = ""
     user_shards: int = 1
     item_shards: int = 1
+    run_dir: str = ""
     memory_url: str = ""
 
     @classmethod
@@ -113,8 +118,8 @@ class Settings:
 
     @property
     def runs_dir(self) -> Path:
-        """Training checkpoints and metrics."""
-        return self.home / "runs"
+        """Training checkpoints and metrics: ``run_dir`` when set, else ``home/runs``."""
+        return Path(self.run_dir).expanduser() if self.run_dir else self.home / "runs"
 
     @property
     def chroma_path(self) -> Path:

@@ -39,6 +39,7 @@ def _settings(args: argparse.Namespace) -> Settings:
         ray_address=getattr(args, "ray_address", None),
         user_shards=getattr(args, "user_shards", None),
         item_shards=getattr(args, "item_shards", None),
+        run_dir=args.run_dir,
         memory_url=args.memory_url,
     )
 
@@ -530,6 +531,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--config", type=Path, help="TOML settings file ([recagents] table)")
     parser.add_argument("--encoder", help="'bundled' or a sentence-transformers model folder")
     parser.add_argument("--chroma-url", help="ChromaDB server URL (default: embedded store)")
+    parser.add_argument(
+        "--run-dir",
+        help="folder of the runs' checkpoints and metrics (default: home/runs; on a Ray cluster "
+        "a folder every node sees)",
+    )
     parser.add_argument(
         "--memory-url",
         help="where chat threads live: sqlite:///abs/path or postgresql://user@host:port/db "

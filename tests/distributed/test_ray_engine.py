@@ -157,7 +157,9 @@ def test_cli_train_engine_ray_on_the_cluster_then_serves_locally(
 
     distributed._ray().shutdown()  # the CLI connects as its own driver (and disconnects)
     _write_catalog(tmp_path)
+    shared = tmp_path / "shared-runs"  # the folder every node sees (--run-dir)
     home = ["--home", str(tmp_path / "home"), "--chroma-url", chroma_server]
+    home += ["--run-dir", str(shared)]
     ingest = ["ingest", "--interactions", str(tmp_path / "ratings.csv"), "--items"]
     assert main([*home, *ingest, str(tmp_path / "items.csv"), "--name", "blocks"]) == 0
     train = ["train", "--dataset", "blocks", "--rounds", "2", "--patience", "2"]
@@ -166,8 +168,10 @@ def test_cli_train_engine_ray_on_the_cluster_then_serves_locally(
     assert main([*home, *train, *ray]) == 0
     out = capsys.readouterr().out
     assert "<- chosen" in out and "test ndcg@10" in out
-    run = tmp_path / "home" / "runs" / "blocks-s2020-default"
+    run = shared / "blocks-s2020-default"
+    assert not (tmp_path / "home" / "runs").exists()
     metrics = json.loads((run / "metrics.json").read_text())
+    assert (run / "final" / "item-1.safetensors").exists()  # written by that actor
     assert [r["round"] for r in metrics["rounds"]] == [0, 1, 2]
     assert len({a["node_id"] for a in metrics["cluster"]["actors"]}) == 2
     assert {"item-0", "item-1"} <= {a["instance"] for a in metrics["cluster"]["actors"]}

@@ -96,3 +96,10 @@ def test_shards_are_settings_from_toml_and_environment(monkeypatch, tmp_path):
         monkeypatch.setenv("RECAGENTS_ITEM_SHARDS", bad)
         with pytest.raises(ConfigError, match="item_shards"):
             Settings.load()
+
+
+def test_the_run_folder_is_a_setting(monkeypatch, tmp_path):
+    assert Settings(home=tmp_path).runs_dir == tmp_path / "runs"
+    monkeypatch.setenv("RECAGENTS_RUN_DIR", str(tmp_path / "shared"))
+    assert Settings.load(home=tmp_path).runs_dir == tmp_path / "shared"
+    assert Settings.load(home=tmp_path, run_dir="~/x").runs_dir == Path.home() / "x"
