@@ -76,6 +76,7 @@ def test_the_slice_a_ray_actor_holds_trains_exactly_as_the_whole_context():
         assert sliced.dataset.item_map is context.dataset.item_map  # ids and items stay
         assert set(sliced.fit.nonzero()[1]) <= set(own.tolist())
         assert sliced.fit.nnz == context.fit[:, own].nnz
+        assert sliced.fit.dtype == sliced.train.dtype == context.fit.dtype == np.float32
         assert np.array_equal(sliced.history_sizes(), context.history_sizes())
         twin = isolated_registry().create("item", dict(replica.config.options, epochs=2))
         replica.setup(sliced)
@@ -170,6 +171,9 @@ def test_a_user_replica_holds_rows_for_its_own_users_only():
     assert all(len(v) in (11, 16, 32) or v.ndim == 0 for v in moments.values())
     # a replica answers for its own users and refuses the others (it has no rows for them)
     own = replicas[1].owned_rows(context)
+    sliced = slice_context(context, replicas[1])  # what its Ray actor holds: its rows, same dtype
+    assert set(sliced.fit.nonzero()[0]) == set(own.tolist())
+    assert sliced.fit.dtype == sliced.holdout.dtype == context.fit.dtype
     assert replicas[1].vectors().shape == (len(own), context.dim)
     with pytest.raises(ValueError, match="user_profile-1 holds rows for its own users only"):
         replicas[1].encode(np.array([0]), context.fit[[0]])
