@@ -73,6 +73,14 @@ def _finish(proc: subprocess.Popen[str], timeout: float = 420) -> tuple[int, str
     return proc.returncode, out, err
 
 
+def _recorded_rounds(run: Path) -> list[int]:
+    """The rounds ``metrics.json`` records (none while it is missing or being replaced)."""
+    try:
+        return [int(r["round"]) for r in json.loads((run / "metrics.json").read_text())["rounds"]]
+    except (OSError, ValueError, KeyError):
+        return []
+
+
 def _wait_for(proc: subprocess.Popen[str], done: Callable[[], bool], timeout: float = 420) -> None:
     deadline = time.monotonic() + timeout
     while not done():
@@ -168,7 +176,12 @@ def test_kill_9_in_round_2_then_resume_repeats_the_uninterrupted_run(
     run = home / "runs" / RUN
     victim = _train(home)
     processes.append(victim)
-    _wait_for(victim, lambda: (run / "round-0001" / "DONE").exists())
+    # Round 1 is finished once its folder is in place *and* metrics.json records it (written
+    # just after the folder; stopping the process between the two was a race under load).
+    _wait_for(
+        victim,
+        lambda: (run / "round-0001" / "DONE").exists() and _recorded_rounds(run) == [0, 1],
+    )
     os.kill(victim.pid, signal.SIGSTOP)  # freeze it in round 2 to look, then kill it there
     assert not (run / "round-0002" / "DONE").exists(), "round 2 finished before the kill"
     os.kill(victim.pid, signal.SIGKILL)
