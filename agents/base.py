@@ -325,9 +325,13 @@ class Agent(ABC):
         """Rows of :attr:`shards_by` this replica trains and publishes (all unless sharded)."""
         n_rows = context.n_users if self.shards_by == USER else context.n_items
         rows = np.arange(n_rows)
-        shards = int(self.config.options.get("shards", 1))
-        shard = int(self.config.options.get("shard", 0))
+        shard, shards = self.shard()
         return rows[rows % shards == shard] if shards > 1 else rows
+
+    def shard(self) -> tuple[int, int]:
+        """``(k, N)``: this replica is shard ``k`` of ``N`` (``(0, 1)`` unless sharded)."""
+        options = self.config.options
+        return int(options.get("shard", 0) or 0), int(options.get("shards", 1) or 1)
 
     @classmethod
     def merge_replicas(cls, replicas: Sequence[Self], weights: ReplicaWeights) -> None:

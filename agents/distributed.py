@@ -148,8 +148,7 @@ def slice_context(
     role publishes user vectors (``peers_publish_users``): it then seeds users from their whole
     history. ``valid`` never leaves the driver (actors do not select rounds).
     """
-    shards = int(agent.config.options.get("shards", 1) or 1)
-    if agent.shards_by is None or shards <= 1:
+    if agent.shards_by is None or agent.shard()[1] <= 1:
         return _for_actors(context)
     if agent.shards_by == ITEM and not peers_publish_users:
         return _for_actors(context)
@@ -588,12 +587,10 @@ class RayCoordinator(Coordinator):
         shards = []
         for name in lost:
             agent = self.remote[name].prototype
-            n = int(agent.config.options.get("shards", 1) or 1)
+            k, n = agent.shard()
             where = next((p for p in self.placement if p["instance"] == name), {})
             kind = "item" if agent.shards_by == ITEM else "user"
-            shard = (
-                f"{kind} shard {agent.config.options.get('shard')} of {n}" if n > 1 else "no shard"
-            )
+            shard = f"{kind} shard {k} of {n}" if n > 1 else "no shard"
             shards.append(f"{name} ({shard}, was on node {where.get('node_id', '?')[:12]})")
         return DistributedTrainingError(
             f"lost for good during round {last + 1}: {', '.join(shards)}; the finished rounds "

@@ -302,8 +302,7 @@ class UserProfileAgent(_Tower):
 
         A replica holds per-user rows for its own users only.
         """
-        shards = int(self.config.options.get("shards", 1) or 1)
-        shard = int(self.config.options.get("shard", 0) or 0)
+        shard, shards = self.shard()
         return _UserTower(context.item_text, context.user_text, shard, shards)
 
     def load_state(self, context: TrainContext, arrays: Mapping[str, np.ndarray]) -> None:
@@ -311,10 +310,9 @@ class UserProfileAgent(_Tower):
 
         (Replicas saved by earlier versions held the whole user table.)
         """
-        shards = int(self.config.options.get("shards", 1) or 1)
+        shard, shards = self.shard()
         residual = arrays.get("user_residual")
         if shards > 1 and residual is not None and len(residual) == context.n_users:
-            shard = int(self.config.options.get("shard", 0) or 0)
             arrays = {**arrays, "user_residual": np.asarray(residual)[shard::shards]}
         super().load_state(context, arrays)
 
@@ -357,8 +355,8 @@ class UserProfileAgent(_Tower):
         """
         self.model.eval()
         users = np.asarray(users)
-        shards = self.model.shards
-        if shards > 1 and np.any(users % shards != int(self.config.options.get("shard", 0))):
+        shard, shards = self.shard()
+        if shards > 1 and np.any(users % shards != shard):
             raise ValueError(f"{self.instance} holds rows for its own users only")
         rows = block_rows(history.shape[1])
         blocks = [
@@ -464,7 +462,7 @@ class ItemAgent(_Tower):
         user_vectors = published if published is not None else seed_user_vectors(context)
         rows, batch_loss = self.round_loss(context, user_vectors)
         metrics: dict[str, Any] = {"loss": self.train_epochs(context, rows, batch_loss)}
-        if self.shard_count() > 1:
+        if self.shard()[1] > 1:
             metrics["items"] = len(self.owned_rows(context))
         return metrics
 
@@ -472,7 +470,7 @@ class ItemAgent(_Tower):
         self, context: TrainContext, user_vectors: np.ndarray
     ) -> tuple[int, Callable[[torch.Tensor], torch.Tensor]]:
         """The rows a round iterates over and the loss of a batch of them (positions)."""
-        if self.shard_count() > 1:
+        if self.shard()[1] > 1:
             return self._shard_loss(context, user_vectors)
         active = np.flatnonzero(np.asarray(context.fit.sum(axis=1)).ravel() > 0)
         users = torch.from_numpy(user_vectors[active].astype(np.float32))
@@ -487,10 +485,6 @@ class ItemAgent(_Tower):
             return loss + reg * self.model.residual.pow(2).sum(1).mean()
 
         return len(active), batch_loss
-
-    def shard_count(self) -> int:
-        """How many replicas share the items (1: this agent owns every item)."""
-        return int(self.config.options.get("shards", 1) or 1)
 
     def _shard_loss(
         self, context: TrainContext, user_vectors: np.ndarray
