@@ -252,6 +252,9 @@ class Agent(ABC):
         shards_by: Kind whose rows data-parallel replicas split (``row % N == k``): ``USER``
             (``user_shards``) or ``ITEM`` (``item_shards``), or ``None`` when the role cannot
             be sharded; a sharded role implements :meth:`merge_replicas`.
+        learns_from_holdout: Whether it learns from the hold-out carved out of train (the
+            ranking agent: peers' scores on interactions they were not fitted on). A run none
+            of whose roles does fits every agent on all of train.
         user_arrays: Names of :meth:`state` arrays with one row per user (user index order).
             A warm start onto a grown user table (a feedback round: the live threads join as
             users) carries these rows over by user id and gives new users zero rows; every
@@ -267,6 +270,7 @@ class Agent(ABC):
     opt_in: ClassVar[bool] = False
     shards_by: ClassVar[str | None] = None
     user_arrays: ClassVar[tuple[str, ...]] = ()
+    learns_from_holdout: ClassVar[bool] = False
 
     def __init__(self, config: AgentConfig | None = None) -> None:
         self.config = config or self.default_config()
@@ -363,6 +367,15 @@ class Agent(ABC):
 
     def fold_in_items(self, text_vectors: np.ndarray) -> np.ndarray | None:
         """Vectors of items the model never saw, from their text (default ``None``: not a tower)."""
+        return None
+
+    def own_scores(self, users: np.ndarray, matrix: sp.csr_matrix) -> np.ndarray | None:
+        """Every item's score for ``users`` from this agent's own model alone, or ``None``.
+
+        What the agent would rank by itself given the interactions in ``matrix`` (no peer's
+        vectors): the per-agent figures of each round and the single-agent ablations. Default:
+        ``None`` (a role without a ranking of its own).
+        """
         return None
 
     def refit_history(self, matrix: sp.csr_matrix) -> None:

@@ -392,6 +392,10 @@ class RemoteAgent:
         """Scores of every item for ``users`` (peers and matrix shipped once per object)."""
         return self._call("score", users, self.shipped(peers), self.shipped(matrix))
 
+    def own_scores(self, users: np.ndarray, matrix: sp.csr_matrix) -> np.ndarray | None:
+        """The actor's agent's own scores for ``users`` (matrix shipped once per object)."""
+        return self._call("own_scores", users, self.shipped(matrix))
+
     def refit_history(self, matrix: sp.csr_matrix) -> None:
         """Refit what the agent derives from history on ``matrix``; not waited for."""
         self._send("refit_history", self.shipped(matrix))

@@ -89,6 +89,7 @@ class RankingAgent(Agent):
     publishes = None
     consumes = (USER, ITEM)
     scores = True
+    learns_from_holdout = True
 
     @classmethod
     def default_config(cls) -> AgentConfig:

@@ -218,7 +218,24 @@ class Coordinator:
         ranker = None if towers_only else self.ranker
         if ranker is not None and ranker.rounds_trained > 0:
             return lambda users: ranker.score(np.asarray(users), peers, matrix)
+        alone = None if towers_only else self.alone()
+        if alone is not None:
+            return lambda users: alone.own_scores(np.asarray(users), matrix)
         return lambda users: tower_scores(peers[USER][users], peers[ITEM], peers.get(ITEM_BIAS))
+
+    def alone(self) -> Agent | None:
+        """The one agent of a single-role run, when it ranks with a model of its own.
+
+        A single-agent ablation (``roles = [user_profile]``) ranks with that agent's own model
+        (:meth:`~recagents.agents.base.Agent.own_scores`), not with its vectors against a
+        peer's text seed; a replicated role (each replica holds its own rows) does not.
+        """
+        if len(self.agents) != 1 or self.agents[0].shard()[1] > 1:
+            return None
+        agent = self.agents[0]
+        if agent.own_scores(np.zeros(0, dtype=np.int64), self.context.train) is None:
+            return None
+        return agent
 
     def validate(self, *, towers_only: bool = False) -> dict[str, float]:
         """Valid metrics, ranking with everything in train (valid is never input)."""
@@ -342,6 +359,10 @@ class Coordinator:
         if number == 0:
             for agent in self.agents:
                 self.publish(agent, 0)
+        for agent in self.agents:  # each agent's own model, next to the run's figure
+            own = own_validation(agent, self.context)
+            if own is not None:
+                metrics.setdefault(agent.instance, {})[OWN_VALID] = own
         valid = self.validate()
         record = RoundRecord(number, valid, metrics, time.time() - began)
         self.report.rounds.append(record)
@@ -483,6 +504,34 @@ def step_seed(seed: int, instance: str, number: int) -> int:
     return (int(seed) * 1_000_003 + zlib.crc32(instance.encode("utf-8")) * 7_919 + number) % 2**63
 
 
+#: The key of an agent's round metrics holding its own model's valid NDCG@10.
+OWN_VALID = "own_valid_ndcg@10"
+#: Users x items cells past which the per-agent valid figure is skipped (it scores every user).
+OWN_VALID_CELLS = 2**26
+
+
+def own_validation(agent: Agent, context: TrainContext) -> float | None:
+    """Valid NDCG@10 of the agent's own model alone (``None``: it has none, or cannot say).
+
+    Conditioned on all of train, as the run's valid figure, and measured by the coordinator
+    after each round (on the Ray engine the agent scores in its actor); a replica holds part of
+    the rows, and past :data:`OWN_VALID_CELLS` the full ranking costs more than the round it
+    describes.
+    """
+    valid = context.valid
+    if valid is None or agent.shard()[1] > 1:
+        return None
+    if context.n_users * context.n_items > OWN_VALID_CELLS:
+        return None
+    probe = agent.own_scores(np.zeros(0, dtype=np.int64), context.train)
+    if probe is None:
+        return None
+    result = evaluate_ranking(
+        lambda users: agent.own_scores(np.asarray(users), context.train), valid, context.train
+    )
+    return round(float(result["ndcg@10"]), 6)
+
+
 def train_step(
     agent: Agent, context: TrainContext, channel: StoreChannel, number: int, publish: bool
 ) -> dict[str, Any]:
@@ -525,6 +574,8 @@ __all__ = [
     "SERVED_KINDS",
     "Coordinator",
     "StoreChannel",
+    "OWN_VALID",
+    "own_validation",
     "step_seed",
     "train_step",
 ]

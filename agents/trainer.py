@@ -28,6 +28,7 @@ import scipy.sparse as sp
 
 from recagents.agents.base import ITEM, ITEM_BIAS, USER, TrainContext
 from recagents.agents.checkpoints import read_report
+from recagents.agents.registry import registry
 from recagents.agents.report import TrainingReport
 from recagents.agents.rounds import Coordinator
 from recagents.agents.runlock import run_lock
@@ -81,12 +82,20 @@ def build_context(
     valid: pd.DataFrame | None = None,
     progress: bool = False,
     user_weight: np.ndarray | None = None,
+    holdout: bool = True,
 ) -> TrainContext:
-    """Encode texts (cached) and carve the ranking agent's hold-out out of ``train``."""
+    """Encode texts (cached) and carve the ranking agent's hold-out out of ``train``.
+
+    ``holdout=False``: no role learns from a hold-out (a run without the ranking agent), so
+    every agent fits on all of train, as a baseline does.
+    """
     encoder = encoder_from_settings(settings)
     item_vectors = encoder.encode(item_texts(dataset), progress=progress)
     user_vectors = encoder.encode(user_texts(dataset, train), progress=progress)
-    fit_frame, hold_frame = inner_holdout(train, settings.seed)
+    if holdout:
+        fit_frame, hold_frame = inner_holdout(train, settings.seed)
+    else:
+        fit_frame, hold_frame = train, train.iloc[:0]
     n_users, n_items = dataset.n_users, dataset.n_items
     return TrainContext(
         dataset=dataset,
@@ -551,6 +560,7 @@ def _train_agents(
     on_ray = settings.engine == "ray" and not rounds_only_seed and not _finished(run_dir, resume)
     if on_ray:
         ray_store_url(settings, store)  # refuse before minutes of encoding
+    chosen = registry.validate(roles or registry.defaults())
     context = build_context(
         split.dataset,
         split.train,
@@ -558,6 +568,7 @@ def _train_agents(
         valid=split.valid,
         progress=progress,
         user_weight=user_weight,
+        holdout=any(registry.get(role).learns_from_holdout for role in chosen),
     )
     store = store if store is not None else open_agent_store(settings)
     if not resume or not (run_dir / "metrics.json").exists():

@@ -370,18 +370,40 @@ def agents_table(agents: Sequence[Mapping[str, Any]]) -> tuple[list[str], list[l
     return headers, rows
 
 
+def agent_curves(report: Mapping[str, Any]) -> dict[str, list[tuple[int, float]]]:
+    """Per agent, (round, its own model's valid NDCG@10) for the rounds that measured it.
+
+    The rounds record it under ``own_valid_ndcg@10`` (an agent with a ranking of its own);
+    ``together`` is the run's valid NDCG@10, every agent collaborating.
+    """
+    curves: dict[str, list[tuple[int, float]]] = {}
+    for i, record in enumerate(report.get("rounds") or []):
+        number = int(record.get("round", i))
+        for name, metrics in (record.get("agents") or {}).items():
+            value = (metrics or {}).get("own_valid_ndcg@10")
+            if isinstance(value, int | float):
+                curves.setdefault(f"{name} alone", []).append((number, float(value)))
+        value = (record.get("valid") or {}).get("ndcg@10")
+        if curves and isinstance(value, int | float):
+            curves.setdefault("together", []).append((number, float(value)))
+    return curves
+
+
 def rounds_figure(report: Mapping[str, Any]) -> Any:
     """A matplotlib figure of per-round validation metrics, the chosen round marked.
 
-    Matplotlib is imported here, lazily, with the Agg backend (no display on a server).
+    Beside it, when the rounds measured them, each agent's own model per round next to the
+    agents together (the ablation of the run, :func:`agent_curves`). Matplotlib is imported
+    here, lazily, with the Agg backend (no display on a server).
     """
     import matplotlib
 
     matplotlib.use("Agg", force=False)
     from matplotlib.figure import Figure
 
-    figure = Figure(figsize=(7, 3.4), dpi=100)
-    axes = figure.add_subplot(1, 1, 1)
+    curves = agent_curves(report)
+    figure = Figure(figsize=(11 if curves else 7, 3.4), dpi=100)
+    axes = figure.add_subplot(1, 2 if curves else 1, 1)
     rounds = list(report.get("rounds") or [])
     if not rounds:
         axes.text(0.5, 0.5, "no training run yet", ha="center", va="center")
@@ -400,6 +422,17 @@ def rounds_figure(report: Mapping[str, Any]) -> Any:
     axes.set_xticks(xs)
     axes.grid(alpha=0.3)
     axes.legend(loc="best", fontsize=8)
+    if curves:
+        per_agent = figure.add_subplot(1, 2, 2)
+        for name, points in curves.items():
+            style = {"linewidth": 2.5, "color": "black"} if name == "together" else {}
+            per_agent.plot(*zip(*points, strict=True), marker="o", label=name, **style)
+        per_agent.set_xlabel("round")
+        per_agent.set_ylabel("valid NDCG@10")
+        per_agent.set_title("Each agent's own model vs together", fontsize=10)
+        per_agent.set_xticks(xs)
+        per_agent.grid(alpha=0.3)
+        per_agent.legend(loc="best", fontsize=8)
     figure.tight_layout()
     return figure
 

@@ -192,6 +192,33 @@ def test_learning_summary_tables_and_plot():
         "valid recall@10",
     ]
     assert fmt.rounds_figure({}).axes
+    assert len(figure.axes) == 1  # no agent measured its own model: no ablation panel
+
+
+def test_rounds_figure_plots_each_agent_alone_next_to_together():
+    own = "own_valid_ndcg@10"
+    report = {
+        **REPORT,
+        "rounds": [
+            {"round": 0, "valid": {"ndcg@10": 0.1}, "agents": {"item": {own: 0.05}}},
+            {
+                "round": 1,
+                "valid": {"ndcg@10": 0.3},
+                "agents": {"item": {own: 0.2}, "user_profile": {own: 0.25}, "ranking": {}},
+            },
+        ],
+    }
+    curves = fmt.agent_curves(report)
+    assert curves == {
+        "item alone": [(0, 0.05), (1, 0.2)],
+        "together": [(0, 0.1), (1, 0.3)],
+        "user_profile alone": [(1, 0.25)],
+    }
+    figure = fmt.rounds_figure(report)
+    panel = figure.axes[1]
+    assert {line.get_label() for line in panel.lines} == set(curves)
+    together = next(line for line in panel.lines if line.get_label() == "together")
+    assert list(together.get_ydata()) == [0.1, 0.3]
 
 
 def test_learning_summary_says_where_a_ray_run_trained():

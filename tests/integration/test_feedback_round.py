@@ -85,7 +85,7 @@ def test_threads_teach_a_coupling_the_catalog_lacks(base) -> None:  # type: igno
         progress=False,
     )
     assert after.dialogues is not None and after.dialogues["users"] == 6
-    assert after.report.rounds[0].agents["user_profile"] == {"warm": True}
+    assert after.report.rounds[0].agents["user_profile"]["warm"] is True
     # round 0 is the served model as it scores (its ranker has trained): the bar round 1 meets
     assert after.report.rounds[0].valid["ndcg@10"] >= 0.95 * before.report.best_ndcg
     assert rank_of(after, settings, ["i1"], "i20") < rank_of(before, settings, ["i1"], "i20")
@@ -166,7 +166,7 @@ def test_the_train_option_runs_a_feedback_round_and_keeps_the_threads(tmp_path: 
     served = service.recommender
     assert served is not rec and served.engine.namespace.endswith("-ui")
     assert served.engine.trained.dialogues["users"] == 6
-    assert served.engine.report.rounds[0].agents["user_profile"] == {"warm": True}
+    assert served.engine.report.rounds[0].agents["user_profile"]["warm"] is True
     assert served.state("t0")["liked"] == ["i1", "i20"]  # thread memory survives the swap
     assert rank_of(served.engine.trained, settings, ["i1"], "i20") < rank_of(
         base, settings, ["i1"], "i20"
@@ -201,7 +201,7 @@ def test_cli_train_resume_with_feedback_continues_the_served_run(
     )
     assert metrics["dialogues"]["users"] == 4
     assert metrics["dialogues"]["corpora"][0].startswith("feedback-")
-    assert metrics["rounds"][0]["agents"]["user_profile"] == {"warm": True}
+    assert metrics["rounds"][0]["agents"]["user_profile"]["warm"] is True
 
 
 def test_a_warm_round_0_scores_as_the_served_model() -> None:
