@@ -18,10 +18,10 @@ seeker accepted, so the MLP learns which suggestion was taken given the films na
 (the ones turned down are not positives); its ``activity`` feature tells a five-film dialogue
 from a hundred-rating user.
 
-At scale (issue 13): EASE needs a dense items x items inverse (4 bytes x items^2: 1.6 GB at
-20,000 items, 40 GB at 10^5), so past :data:`DENSE_ITEM_LIMIT` items the history model switches to
-sparse top-k cosine neighbours per item (ItemKNN, :func:`~recagents.eval.baselines.knn_weights`;
-option ``item_item``: ``auto`` | ``dense`` | ``sparse``). Features are computed in user blocks of
+At scale (issue 13): past :data:`~recagents.agents.item_item.DENSE_ITEM_LIMIT` items the history
+model is sparse top-k cosine neighbours instead of EASE (:mod:`recagents.agents.item_item`, the
+same fit the item agent's own model uses; option ``item_item``: ``auto`` | ``dense`` |
+``sparse``). Features are computed in user blocks of
 at most :data:`BLOCK_CELLS` users x items cells, and ``holdout_users`` (0: all) caps how many
 hold-out users the 7-feature MLP learns from. Below the limit, with the defaults, nothing changes.
 """
@@ -37,10 +37,13 @@ import torch
 from torch import nn
 
 from recagents.agents.base import ITEM, ITEM_BIAS, USER, Agent, AgentConfig, Explainer, TrainContext
+from recagents.agents.item_item import (
+    fit_item_item,
+    history_scores,
+    weighted_rows,
+)
 from recagents.agents.registry import register
 from recagents.agents.train_state import load_optimizer_arrays, optimizer_arrays
-from recagents.errors import ConfigError
-from recagents.eval.baselines import ease_weights, knn_weights
 from recagents.eval.metrics import top_k
 from recagents.types import Contribution, Evidence
 
@@ -49,12 +52,6 @@ logger = logging.getLogger(__name__)
 FEATURES = ("tower_z", "history_z", "history_gap", "text", "popularity", "activity", "prelim_rank")
 #: How far below the lowest learned score the best non-candidate lands.
 _BELOW = 1.0
-#: Past this many items ``item_item = "auto"`` fits sparse neighbours instead of dense EASE:
-#: EASE's float64 Gram matrix and inverse take 2 x 8 x items^2 bytes (6.4 GB at 20,000 items)
-#: and its cubic inverse minutes on one core.
-DENSE_ITEM_LIMIT = 20_000
-#: Neighbours kept per candidate by the sparse history model.
-KNN_NEIGHBOURS = 200
 #: Users x items cells of one feature block (a 16M-cell float64 block is 128 MB); MovieLens and
 #: the test catalogs fit in one block, so their features are computed exactly as before.
 BLOCK_CELLS = 2**24
@@ -124,29 +121,15 @@ class RankingAgent(Agent):
 
         Training fits them on ``fit``; before serving the coordinator refits on all of train.
         Users count by their training weight (a union's dialogue users, :mod:`recagents.data.
-        union`): the Gram matrix is ``X' W X`` (films named in one dialogue co-occur with its
-        weight) and popularity the weighted count.
+        union`): the Gram matrix is ``X' W X`` (:func:`~recagents.agents.item_item.weighted_rows`)
+        and popularity the weighted count.
         """
-        rows = matrix
-        if self.context is not None and self.context.user_weight is not None:
-            if matrix.shape[0] == self.context.n_users:
-                root = np.sqrt(self.context.weights())
-                rows = sp.csr_matrix(sp.diags(root) @ matrix)
-        if self.sparse_history(matrix.shape[1]):
-            k = int(self.config.options.get("knn_k", KNN_NEIGHBOURS))
-            self.item_item: np.ndarray | sp.csr_matrix = knn_weights(rows, k)
-        else:
-            self.item_item = ease_weights(rows, float(self.config.options.get("ease_reg", 250.0)))
+        rows = weighted_rows(matrix, self.context)
+        self.item_item: np.ndarray | sp.csr_matrix = fit_item_item(
+            rows, self.config.options, "ranking", 250.0
+        )
         counts = np.asarray(rows.multiply(rows).sum(axis=0)).ravel()
         self.popularity = np.log1p(counts) / max(1.0, float(np.log1p(counts.max())))
-
-    def sparse_history(self, n_items: int) -> bool:
-        """Whether the history model is the sparse neighbour form (see the module docstring)."""
-        mode = str(self.config.options.get("item_item", "auto"))
-        if mode not in ("auto", "dense", "sparse"):
-            raise ConfigError(f"ranking option item_item must be auto, dense or sparse: {mode!r}")
-        limit = int(self.config.options.get("dense_items", DENSE_ITEM_LIMIT))
-        return mode == "sparse" or (mode == "auto" and n_items > limit)
 
     def history_weights(self, history: np.ndarray, item: int) -> np.ndarray:
         """Item-item weights from each of ``history``'s items towards ``item`` (dense or sparse)."""
@@ -160,8 +143,7 @@ class RankingAgent(Agent):
         self, users: np.ndarray, peers: Mapping[str, np.ndarray], matrix: sp.csr_matrix
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray]:
         seen = np.asarray(matrix[users].todense()) > 0
-        raw = matrix[users] @ self.item_item
-        history = _zscore(np.asarray(raw.todense() if sp.issparse(raw) else raw), seen)
+        history = _zscore(history_scores(self.item_item, matrix[users]), seen)
         tower = None
         if USER in peers and ITEM in peers:
             tower = peers[USER][users] @ peers[ITEM].T

@@ -233,9 +233,7 @@ class Coordinator:
         if len(self.agents) != 1 or self.agents[0].shard()[1] > 1:
             return None
         agent = self.agents[0]
-        if agent.own_scores(np.zeros(0, dtype=np.int64), self.context.train) is None:
-            return None
-        return agent
+        return agent if ranks_alone(agent, self.context) else None
 
     def validate(self, *, towers_only: bool = False) -> dict[str, float]:
         """Valid metrics, ranking with everything in train (valid is never input)."""
@@ -510,6 +508,11 @@ OWN_VALID = "own_valid_ndcg@10"
 OWN_VALID_CELLS = 2**26
 
 
+def ranks_alone(agent: Agent, context: TrainContext) -> bool:
+    """Whether the agent has a model of its own to rank with (asked with no users: cheap)."""
+    return agent.own_scores(np.zeros(0, dtype=np.int64), context.train) is not None
+
+
 def own_validation(agent: Agent, context: TrainContext) -> float | None:
     """Valid NDCG@10 of the agent's own model alone (``None``: it has none, or cannot say).
 
@@ -521,10 +524,7 @@ def own_validation(agent: Agent, context: TrainContext) -> float | None:
     valid = context.valid
     if valid is None or agent.shard()[1] > 1:
         return None
-    if context.n_users * context.n_items > OWN_VALID_CELLS:
-        return None
-    probe = agent.own_scores(np.zeros(0, dtype=np.int64), context.train)
-    if probe is None:
+    if context.n_users * context.n_items > OWN_VALID_CELLS or not ranks_alone(agent, context):
         return None
     result = evaluate_ranking(
         lambda users: agent.own_scores(np.asarray(users), context.train), valid, context.train

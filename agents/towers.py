@@ -32,10 +32,9 @@ from recagents.agents.base import (
     ReplicaWeights,
     TrainContext,
 )
+from recagents.agents.item_item import fit_item_item, history_scores, weighted_rows
 from recagents.agents.registry import register
 from recagents.agents.train_state import load_optimizer_arrays, optimizer_arrays
-from recagents.errors import ConfigError
-from recagents.eval.baselines import ease_weights, knn_weights
 from recagents.vectorstore.schema import item_metadata
 
 logger = logging.getLogger(__name__)
@@ -52,11 +51,6 @@ ENCODE_ROWS = 4096
 #: ... and at most this many users x items cells per block (64 MB of float32): at 10^5 items
 #: 4,096 rows alone were 1.6 GB per block (measured: item replicas peaked at 3.2 GB).
 ENCODE_CELLS = 2**24
-#: Past this many items the item agent's item-item model is sparse neighbours, not EASE's dense
-#: inverse (2 x 8 x items^2 bytes: 6.4 GB at 20,000 items), as the ranking agent's.
-ITEM_ITEM_DENSE_LIMIT = 20_000
-#: Neighbours kept per item by the sparse item-item model.
-KNN_NEIGHBOURS = 200
 #: The item agent's state entry saying its item-item model was fitted on all of train.
 ITEM_ITEM_FLAG = "item_item_on_train"
 
@@ -514,29 +508,19 @@ class ItemAgent(_Tower):
     def refit_history(self, matrix: sp.csr_matrix) -> None:
         """Fit the agent's own item-item model on ``matrix`` (closed form).
 
-        EASE (Steck 2019) up to :data:`ITEM_ITEM_DENSE_LIMIT` items, sparse top-k cosine
-        neighbours (ItemKNN) past it (option ``item_item``: ``auto`` | ``dense`` | ``sparse`` |
-        ``none``). A replica of a sharded item agent holds only its items' columns, so it has
-        none: the item agent ranks alone only unsharded. Users count by their training weight
-        (a union's dialogue users), as in the ranking agent's history model.
+        The ranking agent's fit (:mod:`recagents.agents.item_item`: EASE, sparse neighbours past
+        20,000 items; users by their training weight), with ``item_item = "none"`` too. A
+        replica of a sharded item agent holds only its items' columns, so it has none: the item
+        agent ranks alone only unsharded.
         """
-        mode = str(self.config.options.get("item_item", "auto"))
-        if mode not in ("auto", "dense", "sparse", "none"):
-            raise ConfigError(
-                f"item option item_item must be auto, dense, sparse or none: {mode!r}"
-            )
-        if mode == "none" or self.shard()[1] > 1:
+        options = self.config.options
+        if self.shard()[1] > 1 or str(options.get("item_item", "auto")) == "none":
             self.item_item = None
-            return
-        rows = matrix
-        if self.context is not None and self.context.user_weight is not None:
-            if matrix.shape[0] == self.context.n_users:
-                rows = sp.csr_matrix(sp.diags(np.sqrt(self.context.weights())) @ matrix)
-        if mode == "sparse" or (mode == "auto" and matrix.shape[1] > ITEM_ITEM_DENSE_LIMIT):
-            self.item_item = knn_weights(rows, KNN_NEIGHBOURS)
         else:
-            reg = float(self.config.options.get("ease_reg", 400.0))
-            self.item_item = ease_weights(rows, reg).astype(np.float32)
+            fitted = fit_item_item(
+                weighted_rows(matrix, self.context), options, "item", 400.0, extra=("none",)
+            )
+            self.item_item = fitted if sp.issparse(fitted) else fitted.astype(np.float32)
         self.item_item_on_train = bool(self.context is not None and matrix is self.context.train)
 
     def state(self) -> dict[str, np.ndarray]:
@@ -558,8 +542,7 @@ class ItemAgent(_Tower):
         """Every item's score for ``users`` from the item-item model alone (``None``: none)."""
         if self.item_item is None:
             return None
-        scores = matrix[np.asarray(users)] @ self.item_item
-        return np.asarray(scores.todense() if sp.issparse(scores) else scores)
+        return history_scores(self.item_item, matrix[np.asarray(users)])
 
     def partial_fit(self, context: TrainContext, peers: Mapping[str, np.ndarray]) -> dict:
         """Train item vectors and biases with the users' published vectors frozen.
