@@ -23,7 +23,7 @@ from __future__ import annotations
 import json
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, ClassVar, Protocol, Self, runtime_checkable
 
@@ -37,6 +37,11 @@ from recagents.types import Evidence
 #: Kinds of vectors agents exchange through the store.
 USER = "user"
 ITEM = "item"
+#: The user-profile agent's own decoder: one row per item, in its user vectors' space, so a peer
+#: can score ``user vector . decoder row + bias`` with the user agent's own model.
+USER_DECODER = "user_decoder"
+#: Which id map each kind's rows index (a kind not listed indexes items, as before kinds had a map).
+ROWS_OF: Mapping[str, str] = {USER: USER, ITEM: ITEM, USER_DECODER: ITEM}
 
 
 def peer_key(kind: str, extra: str) -> str:
@@ -66,6 +71,9 @@ class Publication:
         metadata: Per-row descriptive metadata for the serving collection (the item role's title,
             year and genre flags, laid out by :mod:`recagents.vectorstore.schema`); ``None`` for
             round publications, which peers read for vectors only.
+        companions: Publications of other kinds written with this one, as the same version (the
+            user agent's own decoder, :data:`USER_DECODER`, rides with its user vectors); a role
+            declares their kinds and extras in :attr:`Agent.companions`.
     """
 
     kind: str
@@ -73,6 +81,11 @@ class Publication:
     rows: np.ndarray
     extras: Mapping[str, np.ndarray] = field(default_factory=dict)
     metadata: Sequence[Mapping[str, Any]] | None = None
+    companions: tuple[Publication, ...] = ()
+
+    def flat(self) -> list[Publication]:
+        """This publication and its companions, each without companions of its own."""
+        return [replace(self, companions=()), *(c for p in self.companions for c in p.flat())]
 
 
 @dataclass(frozen=True)
@@ -243,6 +256,8 @@ class Agent(ABC):
         publishes: Kind of vectors the agent writes to the store each round, or ``None``.
         publishes_extras: Names of the per-row extras its publications carry (see
             :class:`Publication`); peers read them back under :func:`peer_key`.
+        companions: Other kinds it may publish alongside :attr:`publishes` (as
+            :attr:`Publication.companions`), each with the names of its extras.
         consumes: Kinds of peer vectors it reads before training.
         order: Position in a round (lower first); built-ins use 10, 20 and 90, so a plug-in
             with the default 100 runs after the ranking agent, e.g. as a final re-ranker.
@@ -265,6 +280,7 @@ class Agent(ABC):
     order: ClassVar[int] = 100
     publishes: ClassVar[str | None] = None
     publishes_extras: ClassVar[tuple[str, ...]] = ()
+    companions: ClassVar[Mapping[str, tuple[str, ...]]] = {}
     consumes: ClassVar[tuple[str, ...]] = ()
     scores: ClassVar[bool] = False
     opt_in: ClassVar[bool] = False

@@ -1,7 +1,10 @@
 """The ranking agent: re-ranks candidates with what every other agent knows, and says why.
 
 Features per (user, candidate):
-- ``tower``: the user-profile x item agents' dot product (their published vectors);
+- ``user``: the user-profile agent's own score of the item: its published user vector times the
+  decoder it publishes beside it (:data:`~recagents.agents.base.USER_DECODER`), i.e. its own
+  model's ranking; where no decoder is published (a sharded user agent, a model saved before
+  decoders were published) the user-profile x item agents' dot product (their published vectors);
 - ``history``: similarity to the user's history through an item-item model the ranking agent fits
   itself (closed-form EASE, Steck 2019), which also yields the evidence "because you liked X";
 - ``text``: cosine between the user's history text and the item text (the language model);
@@ -36,7 +39,16 @@ import scipy.sparse as sp
 import torch
 from torch import nn
 
-from recagents.agents.base import ITEM, ITEM_BIAS, USER, Agent, AgentConfig, Explainer, TrainContext
+from recagents.agents.base import (
+    ITEM,
+    USER,
+    USER_DECODER,
+    Agent,
+    AgentConfig,
+    Explainer,
+    TrainContext,
+    peer_key,
+)
 from recagents.agents.item_item import (
     fit_item_item,
     history_scores,
@@ -49,7 +61,7 @@ from recagents.types import Contribution, Evidence
 
 logger = logging.getLogger(__name__)
 
-FEATURES = ("tower_z", "history_z", "history_gap", "text", "popularity", "activity", "prelim_rank")
+FEATURES = ("user_z", "history_z", "history_gap", "text", "popularity", "activity", "prelim_rank")
 #: How far below the lowest learned score the best non-candidate lands.
 _BELOW = 1.0
 #: Users x items cells of one feature block (a 16M-cell float64 block is 128 MB); MovieLens and
@@ -84,9 +96,13 @@ class RankingAgent(Agent):
     name = "ranking"
     order = 90
     publishes = None
-    consumes = (USER, ITEM)
+    consumes = (USER, ITEM, USER_DECODER)
     scores = True
     learns_from_holdout = True
+    #: Whether the ``user`` feature is the user agent's own decoder score (models trained since
+    #: decoders were published) or the towers' dot product (models saved before: their MLP
+    #: learned on that).
+    decoder_feature = True
 
     @classmethod
     def default_config(cls) -> AgentConfig:
@@ -107,6 +123,7 @@ class RankingAgent(Agent):
         self.refit_history(context.fit)
         self._new_mlp(context.seed)
         self.rounds_trained = 0
+        self.decoder_feature = True
 
     def _new_mlp(self, seed: int) -> None:
         torch.manual_seed(seed + 2)
@@ -139,16 +156,21 @@ class RankingAgent(Agent):
 
     # -- features ----------------------------------------------------------------------------
 
+    def user_items(self, peers: Mapping[str, np.ndarray]) -> str:
+        """The item rows user vectors are scored against: the user agent's decoder, if read."""
+        return USER_DECODER if self.decoder_feature and USER_DECODER in peers else ITEM
+
     def _prelim(
         self, users: np.ndarray, peers: Mapping[str, np.ndarray], matrix: sp.csr_matrix
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray]:
         seen = np.asarray(matrix[users].todense()) > 0
         history = _zscore(history_scores(self.item_item, matrix[users]), seen)
         tower = None
-        if USER in peers and ITEM in peers:
-            tower = peers[USER][users] @ peers[ITEM].T
-            if ITEM_BIAS in peers:
-                tower = tower + peers[ITEM_BIAS][None, :]
+        items = self.user_items(peers)
+        if USER in peers and items in peers:
+            tower = peers[USER][users] @ peers[items].T
+            if peer_key(items, "bias") in peers:
+                tower = tower + peers[peer_key(items, "bias")][None, :]
             tower = _zscore(tower, seen)
         prelim = history + (tower if tower is not None else 0.0)
         return prelim, history, tower, seen
@@ -319,9 +341,12 @@ class RankingAgent(Agent):
         if len(history):
             user_text = _unit(self.context.item_text[history].mean(axis=0))
             scores["text"] = round(float(user_text @ _unit(self.context.item_text[item])), 4)
-        if peers_user is not None and ITEM in peers:
-            tower = float(peers_user @ peers[ITEM][item])
-            tower += float(peers.get(ITEM_BIAS, np.zeros(item + 1))[item])
+        items = self.user_items(peers)
+        if peers_user is not None and items in peers:
+            # the taste-profile view the ranking used: the user agent's own decoder where read
+            tower = float(peers_user @ peers[items][item])
+            bias = peers.get(peer_key(items, "bias"))
+            tower += float(bias[item]) if bias is not None else 0.0
             scores["tower"] = round(tower, 4)
         if final_score is not None:
             scores["final"] = round(float(final_score), 4)
@@ -341,6 +366,7 @@ class RankingAgent(Agent):
         else:
             arrays["item_item"] = self.item_item
         arrays["popularity"] = self.popularity
+        arrays["decoder_feature"] = np.array([int(self.decoder_feature)])
         return arrays
 
     def training_state(self) -> dict[str, np.ndarray]:
@@ -374,6 +400,7 @@ class RankingAgent(Agent):
         else:
             self.item_item = np.array(arrays["item_item"])
         self.popularity = np.array(arrays["popularity"])
+        self.decoder_feature = bool(np.asarray(arrays.get("decoder_feature", [0])).ravel()[0])
 
 
 _ATTRIBUTES: dict[int, list[dict[str, set[str]]]] = {}

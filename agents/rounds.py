@@ -26,7 +26,16 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
-from recagents.agents.base import ITEM, ITEM_BIAS, USER, Agent, Publication, TrainContext, peer_key
+from recagents.agents.base import (
+    ITEM,
+    ITEM_BIAS,
+    ROWS_OF,
+    USER,
+    Agent,
+    Publication,
+    TrainContext,
+    peer_key,
+)
 from recagents.agents.checkpoints import BestInMemory, Checkpoints, RunFolder, read_report
 from recagents.agents.registry import AgentRegistry
 from recagents.agents.registry import registry as default_registry
@@ -142,22 +151,35 @@ class Coordinator:
     def channel(self) -> StoreChannel:
         """How this run's agents write to and read from the store (one per process)."""
         if self._channel is None:
+            extras = {
+                kind: tuple(
+                    dict.fromkeys(e for a in self.publishers(kind) for e in a.publishes_extras)
+                )
+                for kind in (USER, ITEM)
+            }
+            for kind in self.companion_kinds():
+                extras[kind] = tuple(
+                    dict.fromkeys(e for a in self.agents for e in a.companions.get(kind, ()))
+                )
             self._channel = StoreChannel(
-                self.store,
-                self.namespace,
-                {USER: self._ids(USER), ITEM: self._ids(ITEM)},
-                {
-                    kind: tuple(
-                        dict.fromkeys(e for a in self.publishers(kind) for e in a.publishes_extras)
-                    )
-                    for kind in (USER, ITEM)
-                },
+                self.store, self.namespace, {kind: self._ids(kind) for kind in extras}, extras
             )
         return self._channel
 
+    def companion_kinds(self) -> list[str]:
+        """Companion kinds (:attr:`Agent.companions`) some agent of this run consumes.
+
+        Only those travel through the store: a run without their consumer (the ranking agent
+        reads the user agent's decoder) writes no collection nobody reads.
+        """
+        consumed = {kind for a in self.agents for kind in a.consumes}
+        offered = dict.fromkeys(kind for a in self.agents for kind in a.companions)
+        return [kind for kind in offered if kind in consumed]
+
     def _ids(self, kind: str) -> list[str]:
-        ids = self.context.dataset.user_map if kind == USER else self.context.dataset.item_map
-        return list(ids.ids)[: self.context.n_users if kind == USER else self.context.n_items]
+        rows = ROWS_OF.get(kind, kind)
+        ids = self.context.dataset.user_map if rows == USER else self.context.dataset.item_map
+        return list(ids.ids)[: self.context.n_users if rows == USER else self.context.n_items]
 
     def publishers(self, kind: str) -> list[Agent]:
         """The agents (replicas included) that publish vectors of ``kind``."""
@@ -194,12 +216,18 @@ class Coordinator:
         Each kind comes from the roles that publish it (replicas fill their own rows), or from
         the text seed when no role does.
         """
+        parts: dict[str, list[Publication]] = {}
+        for agent in self.agents:
+            publication = agent.serving(matrix)
+            for part in publication.flat() if publication is not None else ():
+                parts.setdefault(part.kind, []).append(part)
         served = {}
-        for kind in SERVED_KINDS:
-            parts = [p for a in self.publishers(kind) if (p := a.serving(matrix)) is not None]
-            served[kind] = _combine(parts, len(self._ids(kind)), self.context.dim) or text_seed(
-                self.context, kind, matrix
-            )
+        for kind in (*SERVED_KINDS, *self.companion_kinds()):
+            combined = _combine(parts.get(kind, []), len(self._ids(kind)), self.context.dim)
+            if combined is None and kind in SERVED_KINDS:
+                combined = text_seed(self.context, kind, matrix)
+            if combined is not None:
+                served[kind] = combined
         return served
 
     def serving_peers(self, matrix: sp.csr_matrix) -> dict[str, np.ndarray]:
@@ -448,7 +476,16 @@ class StoreChannel:
         self.traffic = {"written": 0, "read": 0}
 
     def write(self, publication: Publication, version: int) -> None:
-        """Upsert a publication as ``version`` of its kind's collection."""
+        """Upsert a publication and its companions as ``version`` of their kinds' collections.
+
+        A companion of a kind this channel does not carry (nobody in the run reads it) is
+        dropped.
+        """
+        for index, part in enumerate(publication.flat()):
+            if index == 0 or part.kind in self.ids:
+                self._write(part, version)
+
+    def _write(self, publication: Publication, version: int) -> None:
         ids = self.ids[publication.kind]
         metadatas: list[dict[str, Any]] | None = None
         if publication.extras or publication.metadata is not None:

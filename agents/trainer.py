@@ -8,7 +8,8 @@ Model names (for ``evaluate --model`` and ``bench/accuracy.py``):
 - ``agents``: all registered roles, collaborating through the store;
 - ``agents-text``: round 0 only (text embeddings, no learning);
 - ``agents-user_profile`` / ``agents-item`` / ``agents-ranking``: one role alone;
-- ``agents-shards4``: four data-parallel user-profile replicas.
+- ``agents-shards4``: four data-parallel user-profile replicas;
+- ``agents-round1``: every role, one collaborative round only (what the later rounds add).
 """
 
 from __future__ import annotations
@@ -641,6 +642,7 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "agents-item": {"roles": ["item"]},
     "agents-ranking": {"roles": ["ranking"]},
     "agents-shards4": {"user_shards": 4},
+    "agents-round1": {"max_rounds": 1},
 }
 #: The agents and their ablations as a model table.
 AGENT_MODELS: dict[str, ModelFactory] = {
