@@ -156,21 +156,32 @@ class RankingAgent(Agent):
 
     # -- features ----------------------------------------------------------------------------
 
-    def user_items(self, peers: Mapping[str, np.ndarray]) -> str:
-        """The item rows user vectors are scored against: the user agent's decoder, if read."""
-        return USER_DECODER if self.decoder_feature and USER_DECODER in peers else ITEM
+    def user_scores(
+        self,
+        vectors: np.ndarray,
+        peers: Mapping[str, np.ndarray],
+        items: slice | list[int] = slice(None),
+    ) -> np.ndarray | None:
+        """Published user ``vectors`` against ``items``' rows (+ bias); ``None`` without them.
+
+        The rows are the user agent's own decoder where it is read (and this model learned on
+        it), else the item agent's vectors: the feature :meth:`_prelim` z-scores and the taste
+        score :meth:`explain` reports are the same numbers.
+        """
+        kind = USER_DECODER if self.decoder_feature and USER_DECODER in peers else ITEM
+        if kind not in peers:
+            return None
+        scores = vectors @ peers[kind][items].T
+        bias = peers.get(peer_key(kind, "bias"))
+        return scores if bias is None else scores + bias[items]
 
     def _prelim(
         self, users: np.ndarray, peers: Mapping[str, np.ndarray], matrix: sp.csr_matrix
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray]:
         seen = np.asarray(matrix[users].todense()) > 0
         history = _zscore(history_scores(self.item_item, matrix[users]), seen)
-        tower = None
-        items = self.user_items(peers)
-        if USER in peers and items in peers:
-            tower = peers[USER][users] @ peers[items].T
-            if peer_key(items, "bias") in peers:
-                tower = tower + peers[peer_key(items, "bias")][None, :]
+        tower = None if USER not in peers else self.user_scores(peers[USER][users], peers)
+        if tower is not None:
             tower = _zscore(tower, seen)
         prelim = history + (tower if tower is not None else 0.0)
         return prelim, history, tower, seen
@@ -341,13 +352,9 @@ class RankingAgent(Agent):
         if len(history):
             user_text = _unit(self.context.item_text[history].mean(axis=0))
             scores["text"] = round(float(user_text @ _unit(self.context.item_text[item])), 4)
-        items = self.user_items(peers)
-        if peers_user is not None and items in peers:
-            # the taste-profile view the ranking used: the user agent's own decoder where read
-            tower = float(peers_user @ peers[items][item])
-            bias = peers.get(peer_key(items, "bias"))
-            tower += float(bias[item]) if bias is not None else 0.0
-            scores["tower"] = round(tower, 4)
+        tower = None if peers_user is None else self.user_scores(peers_user, peers, [item])
+        if tower is not None:  # the taste-profile view the ranking used
+            scores["tower"] = round(float(tower[0]), 4)
         if final_score is not None:
             scores["final"] = round(float(final_score), 4)
         return Evidence(because, shared_attributes(dataset, item, history[order]), scores)

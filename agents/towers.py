@@ -302,6 +302,9 @@ class UserProfileAgent(_Tower):
     # a checkpoint saved with it still loads (the context's copy wins).
     context_buffers = ("user_text",)
     model: _UserTower
+    #: False for a model loaded from a checkpoint saved before the tower had a decoder, until
+    #: it trains one.
+    decoder_learned = True
 
     @classmethod
     def default_config(cls) -> AgentConfig:
@@ -481,7 +484,7 @@ class UserProfileAgent(_Tower):
         (:meth:`merge_replicas`): the first replica writes it, the others none. None from a
         model saved before the tower had a decoder (the text seed is not a model of its own).
         """
-        if self.shard()[0] != 0 or not getattr(self, "decoder_learned", True):
+        if self.shard()[0] != 0 or not self.decoder_learned:
             return ()
         vectors = self.model.item_out.numpy().copy()
         extras = {"bias": self.model.item_bias.numpy().copy()}
